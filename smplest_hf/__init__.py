@@ -1,0 +1,44 @@
+"""smplest_hf: SMPLest-X whole-body human mesh recovery, native to the Hugging Face ecosystem.
+
+Importing the package registers the model with the transformers Auto classes:
+
+```python
+import smplest_hf
+from transformers import AutoModel, AutoImageProcessor
+
+model = AutoModel.from_pretrained("path/or/repo")            # SmplestXForHumanMeshRecovery
+processor = AutoImageProcessor.from_pretrained("path/or/repo")  # SmplestXImageProcessor
+```
+"""
+
+from transformers import AutoConfig, AutoImageProcessor, AutoModel
+
+from .configuration_smplest_x import PRESET_NAMES, SmplestXConfig
+try:  # TEMPORARY while the processor is being written
+    from .image_processing_smplest_x import SmplestXImageProcessor
+except Exception:  # noqa: BLE001 - TEMPORARY
+    SmplestXImageProcessor = None
+from .modeling_smplest_x import SmplestXForHumanMeshRecovery, SmplestXMeshRecoveryOutput, SmplestXPreTrainedModel
+
+__version__ = "0.1.0"
+
+AutoConfig.register(SmplestXConfig.model_type, SmplestXConfig, exist_ok=True)
+AutoModel.register(SmplestXConfig, SmplestXForHumanMeshRecovery, exist_ok=True)
+if SmplestXImageProcessor is not None:
+    AutoImageProcessor.register(SmplestXConfig, image_processor_classes={"pil": SmplestXImageProcessor}, exist_ok=True)
+
+# Saved models also carry `auto_map` and a flat copy of the code, so `trust_remote_code=True` loads them on
+# machines without this package.
+SmplestXConfig.register_for_auto_class()
+SmplestXForHumanMeshRecovery.register_for_auto_class("AutoModel")
+if SmplestXImageProcessor is not None:
+    SmplestXImageProcessor.register_for_auto_class("AutoImageProcessor")
+
+__all__ = [
+    "PRESET_NAMES",
+    "SmplestXConfig",
+    "SmplestXForHumanMeshRecovery",
+    "SmplestXImageProcessor",
+    "SmplestXMeshRecoveryOutput",
+    "SmplestXPreTrainedModel",
+]
