@@ -24,9 +24,9 @@ def _make_synthetic_body_model(args) -> int:
 
 
 def _convert_original(args) -> int:
-    from .convert_original_checkpoint import main as convert_main
+    from .convert_original_checkpoint import run
 
-    return convert_main(args.converter_args)
+    return run(args)
 
 
 def _selftest(args) -> int:
@@ -61,6 +61,70 @@ def _selftest(args) -> int:
     return 0
 
 
+def _infer(args) -> int:
+    """Images (one file or a folder) -> SMPL-X parameters, meshes, glb scenes, keypoints, overlays in OUTPUT_DIR."""
+    import os
+
+    from transformers.utils import logging as transformers_logging
+
+    from .body_model import SmplxBodyModel
+    from .export import kinds_needing_body_model, parse_output_kinds
+    from .image_inference import collect_image_files, infer_image_files, read_boxes_file
+    from .image_io import check_image_file
+    from .pipeline import SmplestXPipeline, check_model_location, default_model_location
+
+    # Everything that can be checked cheaply is checked before the model loads and before any file is written.
+    kinds = parse_output_kinds(args.outputs)
+    files = collect_image_files(args.input)
+    for file in files:
+        check_image_file(file)
+    boxes = read_boxes_file(args.boxes, files) if args.boxes else None
+    model = args.model or default_model_location()
+    check_model_location(model)
+    body_model_dir = args.body_model or os.environ.get("SMPLX_MODEL_DIR")
+    needs_body_model = kinds_needing_body_model(kinds)
+    if needs_body_model and not body_model_dir:
+        raise CliError(
+            f"--outputs {','.join(needs_body_model)} need an SMPL-X body model: pass --body-model DIR (the folder "
+            "containing smplx/SMPLX_NEUTRAL.npz) or set SMPLX_MODEL_DIR; --outputs params works without one."
+        )
+    body_model = SmplxBodyModel.from_directory(body_model_dir) if body_model_dir else None
+    transformers_logging.disable_progress_bar()  # ours is the one progress bar; keeps stderr to errors
+    pipeline = SmplestXPipeline(
+        model, body_model_dir=body_model, detector="none" if boxes is not None else args.detector,
+        device=args.device, dtype=args.dtype, batch_size=args.batch_size, threshold=args.threshold,
+        max_people=args.max_people, max_pixels=args.max_pixels or None,
+    )  # fmt: skip
+    summary = infer_image_files(pipeline, files, args.output_dir, kinds=kinds, boxes=boxes)
+    rate = summary["images"] / summary["seconds"] if summary["seconds"] else float("inf")
+    people = f"{summary['people']} {'person' if summary['people'] == 1 else 'people'}"
+    print(
+        f"{summary['images']} image(s), {people} in {summary['seconds']:.1f} s ({rate:.2f} images/s, {summary['device']}, "
+        f"{summary['dtype']}); results in {args.output_dir} ({', '.join(kinds)}; summary in results.json)."
+    )
+    return 0
+
+
+def _evaluate(args) -> int:
+    """MODEL on named benchmarks -> results.json and results.md (all metrics, MPE last) in OUTPUT_DIR."""
+    from accelerate import Accelerator
+
+    from .evaluation import evaluate
+
+    accelerator = Accelerator()
+    report = evaluate(
+        args.model, args.benchmarks, body_model_dir=args.body_model, batch_size=args.batch_size,
+        max_samples=args.max_samples, num_workers=args.num_workers, streaming=args.streaming,
+        output_dir=args.output_dir, update_card=args.update_model_card, accelerator=accelerator,
+    )  # fmt: skip
+    if accelerator.is_main_process:
+        for result in report.benchmarks:
+            print(f"{result.title}: {result.primary_metric} {result.primary_error:.2f} mm ({result.num_samples} samples)")
+        print(f"MPE: {'n/a' if report.mpe is None else f'{report.mpe:.2f} mm'} over {len(report.benchmarks)} benchmark(s); "
+              f"results in {args.output_dir}" + (" and the model card" if args.update_model_card else "") + ".")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smplest-x", description="SMPLest-X whole-body human mesh recovery.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -72,13 +136,59 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.set_defaults(run=_make_synthetic_body_model)
 
+    from .convert_original_checkpoint import add_arguments as add_converter_arguments
+
     convert = commands.add_parser(
         "convert-original",
         help="convert an official SMPLest-X checkpoint (.pth.tar) to a Hugging Face model directory",
-        add_help=False,
+        description="Convert an official SMPLest-X checkpoint (.pth.tar) into a Hugging Face model directory.",
     )
-    convert.add_argument("converter_args", nargs=argparse.REMAINDER)
+    # The converter's own arguments, so `smplest-x convert-original` and `python -m` accept the same options.
+    add_converter_arguments(convert)
     convert.set_defaults(run=_convert_original)
+
+    from .detection import DEFAULT_DETECTOR
+    from .export import OUTPUT_KINDS
+    from .image_io import DEFAULT_MAX_PIXELS
+
+    infer = commands.add_parser(
+        "infer",
+        help="recover SMPL-X meshes of every person in an image or a folder of images",
+        description="Detect people, recover their SMPL-X bodies and write the chosen outputs to OUTPUT_DIR. A failed "
+        "run leaves no partial outputs.",
+    )
+    infer.add_argument("input", help="an image file or a folder of images")
+    infer.add_argument("output_dir", help="folder for params/, meshes/, glb/, keypoints/, overlays/ and results.json")
+    infer.add_argument("--model", help="SMPLest-X model folder or Hub id (default: the bundled demo model)")
+    infer.add_argument("--body-model", help="folder containing smplx/SMPLX_NEUTRAL.npz (default: $SMPLX_MODEL_DIR)")
+    infer.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"object-detection model (Hub id or folder), or 'none' for whole images (default: {DEFAULT_DETECTOR})")
+    infer.add_argument("--boxes", help='JSON person boxes [x, y, w, h] in pixels: a list for one image, or {"file name": [...]} for a folder (skips the detector)')
+    infer.add_argument("--outputs", default="params,mesh,glb,overlay,keypoints", help=f"comma-separated subset of {','.join(OUTPUT_KINDS)} (default: all)")
+    infer.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    infer.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="half precision needs a GPU")
+    infer.add_argument("--batch-size", type=int, default=8, help="people per model pass, images per detector pass (default: 8)")
+    infer.add_argument("--threshold", type=float, default=0.5, help="minimum detector score of a person (default: 0.5)")
+    infer.add_argument("--max-people", type=int, default=None, help="keep at most this many people per image (best scores)")
+    infer.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"larger images are shrunk to this many pixels for processing; results stay in original pixels; 0 = never (default: {DEFAULT_MAX_PIXELS})")
+    infer.set_defaults(run=_infer)
+
+    evaluation = commands.add_parser(
+        "evaluate",
+        help="evaluate a model on named benchmarks (all metrics in mm, MPE)",
+        description="Evaluate MODEL on registered benchmarks (agora_val, egobody_egoset, ubody, 3dpw, ehf, arctic, "
+        "synhand, ...; see smplest_hf.benchmark_registry) and write results.json and results.md. Multi-GPU: "
+        "`accelerate launch examples/evaluate.py` with the same arguments.",
+    )
+    evaluation.add_argument("model", help="SMPLest-X model folder or Hub id")
+    evaluation.add_argument("--benchmarks", nargs="+", required=True, metavar="NAME[=PATH]", help="benchmark names; NAME=PATH reads it from a local EHPS dataset folder or Hub repo id (needed for the licensed test sets)")
+    evaluation.add_argument("--body-model", help="folder containing smplx/ with the SMPL-X and evaluation files (default: $SMPLX_MODEL_DIR)")
+    evaluation.add_argument("--batch-size", type=int, default=16, help="people per model pass and process (default: 16)")
+    evaluation.add_argument("--max-samples", type=int, default=None, help="evaluate at most this many samples per benchmark (quick checks)")
+    evaluation.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding and cropping images (default: 0)")
+    evaluation.add_argument("--streaming", action="store_true", help="read the datasets lazily instead of downloading them first")
+    evaluation.add_argument("--output-dir", default="evaluation", help="folder for results.json and results.md (default: evaluation)")
+    evaluation.add_argument("--update-model-card", action="store_true", help="also write the results into MODEL's model card (model-index)")
+    evaluation.set_defaults(run=_evaluate)
 
     selftest = commands.add_parser("selftest", help="offline smoke run of the whole stack on synthetic data")
     selftest.add_argument("output_dir", nargs="?", default="smplest_x_selftest")
@@ -91,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (CliError, ValueError, FileNotFoundError, PermissionError, OSError) as error:
-        print(f"smplest-x {args.command}: error: {error}", file=sys.stderr)
+        # One line whatever the exception's text: messages from other libraries may span several.
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"smplest-x {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -23,6 +23,24 @@ _PRESETS = {
 
 PRESET_NAMES = tuple(_PRESETS)
 
+# Weights of the training objective (`smplest_hf.losses.SmplestXLoss`), the original SMPLest-X defaults
+# (`configs/config_smplest_x_h.py` + the `getattr` defaults of `models/SMPLest_X.py`). The original names
+# are in `losses.py`. Both hand-joint terms are off (0.0) because the original's `hand_loss` switch is off in
+# its shipped config; 1.0 (its `smplx_hand_kps_3d_weight`) turns them on as `hand_loss=True` did.
+DEFAULT_LOSS_WEIGHTS = {
+    "pose": 10.0,
+    "global_orient": 1.0,
+    "betas": 1.0,
+    "expression": 1.0,
+    "joints_3d": 100.0,
+    "joints_3d_part_relative": 100.0,
+    "hand_joints_3d": 0.0,
+    "hand_joints_3d_part_relative": 0.0,
+    "keypoints_2d": 1.0,
+    "hand_root": 1.0,
+    "hand_root_chain": 1.0,
+}
+
 
 @strict
 class SmplestXConfig(PreTrainedConfig):
@@ -51,6 +69,8 @@ class SmplestXConfig(PreTrainedConfig):
         camera_3d_size (`float`, defaults to 2.5): metres; sets the depth scale k = sqrt(fx*fy*size^2 / (H*W)).
         bbox_ratio (`float`, defaults to 1.2): box enlargement before cropping.
         initializer_range (`float`, defaults to 0.02).
+        loss_weights (`dict[str, float]`, *optional*): weights of the training-loss terms; keys a subset of
+            `DEFAULT_LOSS_WEIGHTS` (the original's defaults, filled in for the keys not given). 0 switches a term off.
 
     Example:
 
@@ -90,11 +110,15 @@ class SmplestXConfig(PreTrainedConfig):
     camera_3d_size: float = 2.5
     bbox_ratio: float = 1.2
     initializer_range: float = 0.02
+    loss_weights: dict[str, float | int] | None = None
 
     def __post_init__(self, **kwargs):
         # JSON turns tuples into lists; keep one type so configs compare equal after a round trip.
         for name in ("input_image_size", "input_body_size", "focal_length", "principal_point"):
             setattr(self, name, tuple(getattr(self, name)))
+        # Every weight is spelled out in the saved config.json, so a checkpoint records the objective it used.
+        given = self.loss_weights or {}
+        self.loss_weights = {**DEFAULT_LOSS_WEIGHTS, **{name: float(value) for name, value in given.items()}}
         super().__post_init__(**kwargs)
 
     def validate_architecture(self):
@@ -116,6 +140,15 @@ class SmplestXConfig(PreTrainedConfig):
         height, width = self.input_body_size
         if height % self.patch_size or width % self.patch_size:
             raise ValueError(f"input_body_size {self.input_body_size} must be a multiple of patch_size {self.patch_size}.")
+
+    def validate_loss_weights(self):
+        """Raises ValueError for an unknown loss term or a negative / non-finite weight (called by @strict)."""
+        unknown = sorted(set(self.loss_weights) - set(DEFAULT_LOSS_WEIGHTS))
+        if unknown:
+            raise ValueError(f"loss_weights has unknown terms {unknown}; the terms are {sorted(DEFAULT_LOSS_WEIGHTS)}.")
+        bad = {name: value for name, value in self.loss_weights.items() if not 0.0 <= value < float("inf")}
+        if bad:
+            raise ValueError(f"loss_weights must be finite and >= 0 (0 switches a term off), got {bad}.")
 
     @property
     def task_token_count(self) -> int:
@@ -142,4 +175,4 @@ class SmplestXConfig(PreTrainedConfig):
         return cls(**{**_PRESETS[key], **overrides})
 
 
-__all__ = ["SmplestXConfig", "PRESET_NAMES"]
+__all__ = ["DEFAULT_LOSS_WEIGHTS", "SmplestXConfig", "PRESET_NAMES"]

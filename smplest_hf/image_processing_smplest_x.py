@@ -19,6 +19,7 @@ the processed box) in which the predicted vertices and joints project onto the r
 >>> inputs = processor(image, boxes=[[[100, 50, 200, 400]]], return_tensors="pt")
 >>> inputs["pixel_values"].shape
 torch.Size([1, 3, 256, 192])
+
 ```
 """
 
@@ -100,6 +101,9 @@ class SmplestXImageProcessor(PilBackend):
 
     def __init__(self, **kwargs: Unpack[SmplestXImageProcessorKwargs]):
         super().__init__(**kwargs)
+        # Lists of floats, as JSON gives them back, so that a saved and reloaded processor compares equal.
+        self.focal_length = [float(value) for value in self.focal_length]
+        self.principal_point = [float(value) for value in self.principal_point]
 
     # ------------------------------------------------------------------------------------------ preprocessing
     def preprocess(
@@ -205,7 +209,12 @@ class SmplestXImageProcessor(PilBackend):
                 )
             array = array.astype(np.float32, copy=False)
         elif array.dtype != np.uint8:
-            raise ValueError(f"Unsupported image dtype {array.dtype}: expected uint8, uint16 or float.")
+            raise ValueError(
+                f"Unsupported image dtype {array.dtype} (image of shape {array.shape}): expected uint8, uint16 or "
+                "float; convert 8-bit images stored in wider integers with `image.astype(np.uint8)`."
+            )
+        if array.shape[0] == 0 or array.shape[1] == 0:
+            raise ValueError(f"Empty image of shape {array.shape}: height and width must be positive.")
 
         channels = array.shape[2]
         if channels in (1, 2):  # grayscale (+ alpha)
@@ -238,18 +247,24 @@ class SmplestXImageProcessor(PilBackend):
         image_sizes = [image.shape[:2] for image in images]
         processed_boxes = self.process_boxes(boxes, image_sizes, box_format=box_format, bbox_ratio=bbox_ratio, crop_size=crop_shape)
 
-        crops = []
-        for image, image_boxes in zip(images, processed_boxes):
-            if len(image_boxes):
-                matrices = crop_affine_matrices(image_boxes, output_size=crop_shape)
-                crops.append(crop_nearest_downsampled(image, matrices, crop_size=crop_shape, output_size=output_size))
-        pixel_values = np.concatenate(crops) if crops else np.zeros((0, *output_size, 3), dtype=np.float32)
+        # One vectorised crop call per image (all its boxes at once); crops come out channels first.
+        crops = [
+            crop_nearest_downsampled(
+                image, crop_affine_matrices(image_boxes, output_size=crop_shape), crop_size=crop_shape,
+                output_size=output_size,
+            )
+            for image, image_boxes in zip(images, processed_boxes)
+            if len(image_boxes)
+        ]  # fmt: skip
+        pixel_values = np.concatenate(crops) if crops else np.zeros((0, 3, *output_size), dtype=np.float32)
         if do_rescale:
             pixel_values *= np.float32(rescale_factor)
         if do_normalize:
-            pixel_values = (pixel_values - np.asarray(image_mean, np.float32)) / np.asarray(image_std, np.float32)
+            mean = np.asarray(image_mean, np.float32).reshape(-1, 1, 1)
+            std = np.asarray(image_std, np.float32).reshape(-1, 1, 1)
+            pixel_values = (pixel_values - mean) / std
         data = {
-            "pixel_values": np.ascontiguousarray(pixel_values.transpose(0, 3, 1, 2), dtype=np.float32),
+            "pixel_values": np.ascontiguousarray(pixel_values, dtype=np.float32),
             "processed_boxes": np.concatenate(processed_boxes).astype(np.float32).reshape(-1, 4),
             "image_indices": np.repeat(np.arange(len(images)), [len(b) for b in processed_boxes]).astype(np.int64),
         }
@@ -297,9 +312,9 @@ class SmplestXImageProcessor(PilBackend):
             if not valid.all():
                 bad = int(np.flatnonzero(~valid)[0])
                 raise ValueError(
-                    f"Box {bad} of image {index}, {given[bad].tolist()} ({box_format}), is empty or not finite after "
-                    f"clipping to the image (height {height}, width {width}); boxes need a positive width and height "
-                    "that overlap the image."
+                    f"Box {bad} of image {index}, {given[bad].tolist()} ({box_format}), is empty, not finite or "
+                    f"outside the image (height {height}, width {width}); boxes need a finite, positive width and "
+                    "height and must overlap the image."
                 )
             expanded = expand_boxes_to_aspect(clipped, aspect_ratio=crop_size[1] / crop_size[0], ratio=bbox_ratio)
             processed.append(expanded.astype(np.float32))
@@ -337,8 +352,14 @@ class SmplestXImageProcessor(PilBackend):
             - `focal_length` (2,) `(fx, fy)` and `principal_point` (2,) `(cx, cy)`: the full-image camera, in pixels;
             - `box` (4,): the processed xywh box the crop was cut from;
             - when the model has a body model: `vertices` (10475, 3) and `joints` (137, 3) in the full-image camera
-              frame (metres), and `keypoints_2d` (137, 2) in image pixels, i.e. `X / (Z + 1e-4) * fx + cx` with the
-              same depth guard the model uses for its crop keypoints.
+              frame (metres; the crop camera and the full-image camera share their frame, only the intrinsics
+              differ), and `keypoints_2d` (137, 2) in image pixels: `joints` projected with the full-image camera,
+              `X / (Z + 1e-4) * fx + cx` (the model's depth guard), which is where the crop keypoints land when mapped
+              back through the crop's inverse affine map. Outputs with crop `keypoints_2d` but no `joints` get those
+              keypoints mapped back.
+
+        Raises:
+            ValueError: when the boxes do not describe as many crops as `outputs` holds, or indices are out of range.
         """
         num_people = outputs.global_orient.shape[0]
         if processed_boxes is not None:
@@ -353,6 +374,10 @@ class SmplestXImageProcessor(PilBackend):
             all_boxes = np.concatenate(per_image).reshape(-1, 4)
             indices = np.repeat(np.arange(len(per_image)), [len(b) for b in per_image])
             num_images = len(per_image)
+        if len(indices) and (indices.min() < 0 or indices.max() >= num_images):
+            raise ValueError(
+                f"image_indices must lie in [0, {num_images}) (one per image of target_sizes), got {sorted(set(indices.tolist()))}."
+            )
         if len(all_boxes) != num_people or len(indices) != num_people:
             raise ValueError(
                 f"The outputs hold {num_people} people but the boxes describe {len(all_boxes)} crops "
@@ -375,9 +400,10 @@ class SmplestXImageProcessor(PilBackend):
             per_person["vertices"] = outputs.vertices
         if outputs.joints is not None:
             per_person["joints"] = outputs.joints
-        if outputs.keypoints_2d is not None:
-            # Body-input pixels -> image pixels through the inverse of the crop map for the body-input size:
-            # identical to projecting `joints` with the full-image camera.
+            per_person["keypoints_2d"] = _project(outputs.joints.float(), per_person["focal_length"], per_person["principal_point"])
+        elif outputs.keypoints_2d is not None:
+            # No 3D joints: map the crop keypoints (body-input pixels) back through the inverse of the crop map for
+            # the body-input size, which is the same as projecting the joints with the full-image camera.
             to_image = invert_affine_matrices(crop_affine_matrices(all_boxes, output_size=(self.size.height, self.size.width)))
             keypoints = apply_affine(to_image, _to_numpy(outputs.keypoints_2d).astype(np.float64))
             per_person["keypoints_2d"] = torch.as_tensor(keypoints, dtype=torch.float32, device=device)
@@ -386,6 +412,15 @@ class SmplestXImageProcessor(PilBackend):
         for person, image_index in enumerate(indices.tolist()):
             results[image_index].append({name: value[person].detach().float() for name, value in per_person.items()})
         return results
+
+
+def _project(points: torch.Tensor, focal: torch.Tensor, principal_point: torch.Tensor) -> torch.Tensor:
+    """(N, K, 3) camera-frame points, (N, 2) focal and principal point -> (N, K, 2) pixels.
+
+    `X / (Z + 1e-4) * f + c`: the same depth guard as the model's crop keypoints, so the two agree exactly.
+    """
+    depth = points[..., 2:] + 1e-4
+    return points[..., :2] / depth * focal[:, None] + principal_point[:, None]
 
 
 def _to_numpy(value) -> np.ndarray:
@@ -419,7 +454,10 @@ def _split_boxes_per_image(boxes, num_images: int) -> list:
             f"for one box in one image; got {boxes!r}."
         )
     if len(boxes) != num_images:
-        raise ValueError(f"Got boxes for {len(boxes)} images but {num_images} images.")
+        raise ValueError(
+            f"Got boxes for {len(boxes)} images but {num_images} image(s); pass one (K, 4) list of boxes (or None for "
+            "the whole image) per image."
+        )
     return list(boxes)
 
 

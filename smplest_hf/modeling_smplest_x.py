@@ -29,6 +29,7 @@ from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_smplest_x import SmplestXConfig
 from .geometry import rotation_6d_to_axis_angle
+from .losses import SmplestXLoss
 
 
 @dataclass
@@ -38,6 +39,8 @@ class SmplestXMeshRecoveryOutput(ModelOutput):
 
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*): training objective, when `labels` are given.
+        loss_terms (`dict[str, torch.FloatTensor]`, *optional*): its weighted terms (detached scalars, summing to
+            `loss`), when `labels` are given; see `smplest_hf.losses`.
         global_orient (`torch.FloatTensor` of shape `(N, 3)`): body root orientation.
         body_pose (`torch.FloatTensor` of shape `(N, 21, 3)`): body joint rotations, SMPL-X order.
         left_hand_pose, right_hand_pose (`torch.FloatTensor` of shape `(N, 15, 3)`): finger joint rotations.
@@ -468,10 +471,15 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
         r"""
         pixel_values (`torch.FloatTensor` of shape `(N, 3, 256, 192)`): RGB person crops in [0, 1], from
             [`SmplestXImageProcessor`] (already the nearest-downsampled 512x384 crop the original model sees).
-        labels (`dict`, *optional*): training targets; the loss is added by the training issue.
+        labels (`dict`, *optional*): training targets as described by `smplest_hf.losses.SmplestXLabels`; the
+            outputs then carry `loss` and `loss_terms`. Needs an attached body model (the joint terms).
         """
-        if labels is not None:
-            raise NotImplementedError("Training losses are not available yet in this version of smplest_hf.")
+        if labels is not None and self.body_model is None:
+            raise ValueError(
+                "Training with `labels` needs an SMPL-X body model for the joint losses; attach one with "
+                "`model.attach_body_model(DIR)` or `from_pretrained(..., body_model_dir=DIR)` (DIR holds "
+                "`smplx/SMPLX_NEUTRAL.npz`; `smplest-x make-synthetic-body-model DIR` writes a synthetic one)."
+            )
         encoder_outputs = self._forward_encoder(pixel_values, **kwargs)
         sequence = encoder_outputs.last_hidden_state
         num_task_tokens = self.config.num_task_tokens
@@ -514,6 +522,10 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
             outputs.vertices = body.vertices
             outputs.joints = body.joints
             outputs.keypoints_2d = self._project_to_body_input(body.joints)
+        if labels is not None:
+            loss, loss_terms = SmplestXLoss(self.config)(outputs, labels)
+            # Rebuilt so that `loss` comes first in `to_tuple()`, where transformers' Trainer looks for it.
+            outputs = SmplestXMeshRecoveryOutput(loss=loss, loss_terms=loss_terms, **outputs)
         return outputs
 
 

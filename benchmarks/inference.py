@@ -1,0 +1,137 @@
+"""End-to-end image inference speed on CPU: images/s and seconds per stage, for 1 and 8 people per image.
+
+Stages, as `SmplestXPipeline.timings` measures them plus the overlay:
+decode (JPEG files -> RGB arrays) · detect (person detector) · crop (processor: boxes -> 256x192 crops) ·
+model (network + SMPL-X body model) · postprocess (full-image cameras, keypoints, NumPy results) ·
+render (overlay of all meshes on the image, `export.render_overlay`).
+
+Weights are random (speed does not depend on them). The detector is RT-DETR R50vd with random weights (the
+architecture of the default `PekingU/rtdetr_r50vd_coco_o365`, built offline) at threshold 0 with NMS off and
+`max_people` = the people count, so every image yields exactly that many people; `--detector ID` times a real
+detector instead (its people count then depends on the images). The body model is the synthetic SMPL-X-format
+model (same sizes as SMPL-X) unless `--body-model DIR` is given. Each configuration runs once to warm up, then
+`--repeats` times; the medians are reported. The baseline in the same run is the tiny preset.
+
+    python benchmarks/inference.py                          # tiny and b, 1 and 8 people, 4 images of 640x480
+    python benchmarks/inference.py --presets tiny --people 1 --repeats 2
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+STAGES = ("decode", "detect", "crop", "model", "postprocess", "render")
+
+
+def random_rt_detr_r50(people: int):
+    """RT-DETR R50vd-sized detector with random weights that always returns `people` person boxes."""
+    from transformers import RTDetrConfig, RTDetrForObjectDetection
+    from transformers.models.rt_detr.image_processing_pil_rt_detr import (
+        RTDetrImageProcessorPil,
+    )
+
+    from smplest_hf.detection import PersonDetector
+
+    torch.manual_seed(0)
+    config = RTDetrConfig(id2label={0: "person", 1: "other"}, label2id={"person": 0, "other": 1})
+    model = RTDetrForObjectDetection(config).eval()
+    processor = RTDetrImageProcessorPil(size={"height": 640, "width": 640})
+    return PersonDetector(model, processor, threshold=0.0, nms_iou=1.0, max_people=people, min_box_size=1.0)
+
+
+def write_images(folder: Path, count: int, size=(480, 640)) -> list[Path]:
+    """Smooth random colour images saved as JPEG (decoding is part of what we time)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for index in range(count):
+        coarse = rng.integers(0, 256, (size[0] // 16, size[1] // 16, 3), dtype=np.uint8)
+        image = Image.fromarray(coarse).resize(size[::-1], Image.Resampling.BILINEAR)
+        paths.append(folder / f"image_{index}.jpg")
+        image.save(paths[-1], quality=90)
+    return paths
+
+
+def measure(pipeline, paths: list[Path], repeats: int) -> dict:
+    """Median seconds per stage over `repeats` runs (after one warm-up run) of all `paths`."""
+    from smplest_hf.export import render_overlay
+
+    runs = []
+    for run in range(repeats + 1):
+        pipeline.timings = dict.fromkeys(pipeline.timings, 0.0)
+        start = time.perf_counter()
+        images = pipeline.load_images(paths)
+        results = pipeline.run(images)
+        render_start = time.perf_counter()
+        for image, people in zip(images, results):
+            render_overlay(image.pixels, people, pipeline.faces, image.scale)
+        end = time.perf_counter()
+        if run:  # the first run warms up caches and kernels
+            runs.append({**pipeline.timings, "render": end - render_start, "total": end - start,
+                         "people": sum(len(people) for people in results)})  # fmt: skip
+    return {name: statistics.median(run[name] for run in runs) for name in (*STAGES, "total", "people")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["tiny", "b"])
+    parser.add_argument("--people", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--images", type=int, default=4, help="images per run")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--detector", default=None, help="Hub id or folder of a real detector (default: random RT-DETR R50)")
+    parser.add_argument("--body-model", default=None, help="folder containing smplx/ (default: synthetic)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
+    from smplest_hf.detection import PersonDetector
+    from smplest_hf.pipeline import SmplestXPipeline
+
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        body_model_dir = args.body_model
+        if body_model_dir is None:
+            from smplest_hf.synthetic import write_synthetic_body_model
+
+            body_model_dir = write_synthetic_body_model(folder / "body_model", seed=0)
+        paths = write_images(folder, args.images)
+        rows = []
+        for preset in args.presets:
+            torch.manual_seed(0)
+            model = SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset(preset)).eval()
+            for people in args.people:
+                if args.detector:
+                    detector = PersonDetector.from_pretrained(args.detector, max_people=people)
+                else:
+                    detector = random_rt_detr_r50(people)
+                pipeline = SmplestXPipeline(model, body_model_dir=body_model_dir, detector=detector,
+                                            device="cpu", batch_size=args.batch_size)  # fmt: skip
+                rows.append({"preset": preset, "people_per_image": people, **measure(pipeline, paths, args.repeats)})
+                print(f"  done: {preset}, {people} people/image", file=sys.stderr)
+
+    print(f"CPU end-to-end image inference, {args.threads} threads, {args.images} images of 640x480 per run, "
+          f"median of {args.repeats} runs, float32, batch size {args.batch_size}")  # fmt: skip
+    header = f"{'preset':>6} {'people/img':>10} {'found':>6} {'images/s':>9} " + " ".join(f"{stage + ' s/img':>16}" for stage in STAGES)
+    print(header)
+    baseline = {row["people_per_image"]: row["total"] for row in rows if row["preset"] == args.presets[0]}
+    for row in rows:
+        per_image = {stage: row[stage] / args.images for stage in STAGES}
+        print(f"{row['preset']:>6} {row['people_per_image']:>10} {row['people'] / args.images:>6.1f} {args.images / row['total']:>9.3f} "
+              + " ".join(f"{per_image[stage]:>16.4f}" for stage in STAGES)
+              + f"   (x{row['total'] / baseline[row['people_per_image']]:.1f} the {args.presets[0]} time)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

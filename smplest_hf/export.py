@@ -1,0 +1,286 @@
+"""Writing pipeline results to files: SMPL-X parameters, camera JSON, meshes, glTF scenes, keypoints, overlays.
+
+Every file is written to a temporary file in the destination folder and moved into place with `os.replace`, so
+a file either appears complete or not at all (no half-written outputs after an error or a kill).
+
+Formats (one person = one dict from `SmplestXPipeline`):
+
+- `.npz` SMPL-X parameters in the layout `smplx.SMPLX.forward` takes: `global_orient` (1, 3), `body_pose` (1, 63),
+  `left_hand_pose` / `right_hand_pose` (1, 45) (full axis-angle, no PCA; relative to the model's mean hand pose,
+  i.e. `smplx.SMPLX(use_pca=False, flat_hand_mean=False)`), `jaw_pose` (1, 3), `leye_pose` / `reye_pose` (1, 3)
+  zeros, `betas` (1, 10), `expression` (1, 10), `transl` (1, 3) — neutral gender. Loading it into smplx with the
+  same SMPL-X files reproduces our vertices in the camera frame;
+- `.json` beside it: the camera (`focal_length`, `principal_point`, 3x3 `intrinsics`, OpenCV axes), the boxes,
+  the detector score and the image size;
+- `.obj` (text) / `.ply` (binary little-endian) meshes in the OpenCV camera frame (metres);
+- `.glb` scene of all people of an image (axes converted to glTF, see `export_gltf`);
+- keypoints `.json`: per person the 137 2D keypoints in original-image pixels with their names
+  (`joint_sets.SUPERVISION_JOINT_NAMES`);
+- overlay `.png`: the shaded meshes over the image (`rendering.render_meshes`).
+
+```python
+>>> from smplest_hf.export import save_smplx_npz, save_obj
+>>> save_smplx_npz("person_0.npz", person)                    # doctest: +SKIP
+>>> save_obj("person_0.obj", person["vertices"], faces)        # doctest: +SKIP
+```
+"""
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .joint_sets import SUPERVISION_JOINT_NAMES
+
+OUTPUT_KINDS = ("params", "mesh", "glb", "overlay", "keypoints")
+# kind -> whether it needs vertices (a body model)
+_NEEDS_BODY_MODEL = {"params": False, "mesh": True, "glb": True, "overlay": True, "keypoints": True}
+CAMERA_CONVENTION = "OpenCV pinhole: x right, y down, z forward (metres); pixel (u, v) = (fx * X / Z + cx, fy * Y / Z + cy)"
+
+
+# ---------------------------------------------------------------------------------------------- atomic files
+@contextlib.contextmanager
+def atomic_file(path):
+    """Yield a binary file object; on success it replaces `path` atomically, on error nothing is left behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            yield handle
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+        raise
+
+
+def write_bytes_atomic(path, data: bytes) -> Path:
+    with atomic_file(path) as handle:
+        handle.write(data)
+    return Path(path)
+
+
+def save_json(path, content) -> Path:
+    """`content` as indented UTF-8 JSON (NumPy arrays and scalars become lists and numbers)."""
+    return write_bytes_atomic(path, (json.dumps(content, indent=2, default=_json_default) + "\n").encode("utf-8"))
+
+
+def _json_default(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"Cannot write {type(value).__name__} to JSON.")
+
+
+# ---------------------------------------------------------------------------------------------- parameters
+def smplx_parameters(person: dict) -> dict[str, np.ndarray]:
+    """A pipeline person -> SMPL-X parameters shaped for `smplx.SMPLX.forward` (batch of 1, float32)."""
+    def row(name, size):
+        return np.asarray(person[name], dtype=np.float32).reshape(1, size)
+
+    return {
+        "global_orient": row("global_orient", 3),
+        "body_pose": row("body_pose", 63),
+        "left_hand_pose": row("left_hand_pose", 45),
+        "right_hand_pose": row("right_hand_pose", 45),
+        "jaw_pose": row("jaw_pose", 3),
+        "leye_pose": np.zeros((1, 3), dtype=np.float32),  # SMPLest-X never poses the eyes
+        "reye_pose": np.zeros((1, 3), dtype=np.float32),
+        "betas": row("betas", 10),
+        "expression": row("expression", 10),
+        "transl": row("camera_translation", 3),
+    }
+
+
+def save_smplx_npz(path, person: dict) -> Path:
+    """Write `smplx_parameters(person)` as an uncompressed `.npz` (no pickled objects)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **smplx_parameters(person))
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
+def camera_metadata(person: dict, image_size=None, image_name: str | None = None) -> dict:
+    """Camera, boxes and score of one person, as saved beside its `.npz`."""
+    (fx, fy), (cx, cy) = np.asarray(person["focal_length"], float), np.asarray(person["principal_point"], float)
+    metadata = {
+        "image": image_name,
+        "image_size": None if image_size is None else [int(image_size[0]), int(image_size[1])],
+        "focal_length": [fx, fy],
+        "principal_point": [cx, cy],
+        "intrinsics": [[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]],
+        "camera": CAMERA_CONVENTION,
+        "box_xywh": np.asarray(person["box"], float).tolist(),
+        "detection_box_xywh": np.asarray(person["detection_box"], float).tolist() if "detection_box" in person else None,
+        "score": person.get("score"),
+        "smplx": {"gender": "neutral", "num_betas": 10, "num_expression_coeffs": 10, "use_pca": False, "flat_hand_mean": False},
+    }
+    return metadata
+
+
+# ---------------------------------------------------------------------------------------------- meshes
+def save_obj(path, vertices, faces) -> Path:
+    """Wavefront OBJ: `v x y z` lines (6 decimals, i.e. micrometres) then 1-based `f a b c` triangles."""
+    vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    text = ("v %.6f %.6f %.6f\n" * len(vertices)) % tuple(vertices.ravel())
+    text += ("f %d %d %d\n" * len(faces)) % tuple((faces + 1).ravel())
+    return write_bytes_atomic(path, text.encode("ascii"))
+
+
+def save_ply(path, vertices, faces) -> Path:
+    """Binary little-endian PLY: float32 x y z per vertex, uchar-counted int32 triangle index lists."""
+    vertices = np.asarray(vertices, dtype="<f4").reshape(-1, 3)
+    faces = np.asarray(faces).reshape(-1, 3)
+    header = (
+        "ply\nformat binary_little_endian 1.0\ncomment smplest_hf SMPL-X mesh, OpenCV camera frame, metres\n"
+        f"element vertex {len(vertices)}\nproperty float x\nproperty float y\nproperty float z\n"
+        f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n"
+    )
+    face_records = np.empty(len(faces), dtype=[("count", "u1"), ("indices", "<i4", (3,))])
+    face_records["count"] = 3
+    face_records["indices"] = faces
+    return write_bytes_atomic(path, header.encode("ascii") + vertices.tobytes() + face_records.tobytes())
+
+
+def save_scene_glb(path, people: list[dict], faces, image_size=None, colors=None) -> Path:
+    """All people of one image in one `.glb` (camera frame converted to glTF axes, see `export_gltf`).
+
+    A perspective camera at the origin is added when `image_size` is given. SMPLest-X gives each person its own
+    full-image focal length (its crop camera scaled to its box); glTF has one camera, so it uses the median focal
+    length of the people (and is centred: glTF cameras have no principal point).
+    """
+    from .export_gltf import camera_from_intrinsics, glb_bytes
+    from .rendering import DEFAULT_COLORS
+
+    camera = None
+    if image_size is not None and people:
+        focal = np.median(np.stack([np.asarray(person["focal_length"], float) for person in people]), axis=0)
+        camera = camera_from_intrinsics(focal, image_size)
+    if colors is None:
+        colors = DEFAULT_COLORS[np.arange(len(people)) % len(DEFAULT_COLORS)]
+    data = glb_bytes(
+        [person["vertices"] for person in people], faces, names=[f"person_{index}" for index in range(len(people))],
+        colors=colors, camera=camera,
+    )  # fmt: skip
+    return write_bytes_atomic(path, data)
+
+
+# ---------------------------------------------------------------------------------------------- 2D outputs
+def keypoints_record(people: list[dict], image_size=None, image_name: str | None = None) -> dict:
+    """The 2D keypoints of every person of one image, with the joint names, as saved to JSON."""
+    return {
+        "image": image_name,
+        "image_size": None if image_size is None else [int(image_size[0]), int(image_size[1])],
+        "coordinates": "original-image pixels (x right, y down; pixel centres at integers)",
+        "joint_names": list(SUPERVISION_JOINT_NAMES),
+        "people": [
+            {
+                "person": index,
+                "box_xywh": np.asarray(person["box"], float).tolist(),
+                "score": person.get("score"),
+                "keypoints_2d": np.round(np.asarray(person["keypoints_2d"], float), 3).tolist(),
+            }
+            for index, person in enumerate(people)
+        ],
+    }
+
+
+def render_overlay(pixels: np.ndarray, people: list[dict], faces, scale: float = 1.0, alpha: float = 0.9) -> np.ndarray:
+    """(H, W, 3) uint8 image with the people's shaded meshes drawn over it.
+
+    `scale` is `LoadedImage.scale`: the people's cameras are in original-image pixels, `pixels` may be shrunk.
+    """
+    from .rendering import render_meshes
+
+    if not people:
+        return np.array(pixels, copy=True)
+    focal = np.stack([np.asarray(person["focal_length"], np.float64) for person in people]) / scale
+    center = (np.stack([np.asarray(person["principal_point"], np.float64) for person in people]) + 0.5) / scale - 0.5
+    vertices = np.stack([np.asarray(person["vertices"], np.float64) for person in people])
+    return render_meshes(vertices, faces, focal_length=focal, principal_point=center, background=pixels, alpha=alpha).image
+
+
+def save_image(path, pixels: np.ndarray) -> Path:
+    """(H, W, 3) uint8 RGB -> PNG (lossless)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(buffer, format="PNG")
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------- one image
+def parse_output_kinds(text_or_kinds) -> tuple[str, ...]:
+    """"params,mesh" (or a list) -> ("params", "mesh"), validated against `OUTPUT_KINDS`."""
+    kinds = text_or_kinds.split(",") if isinstance(text_or_kinds, str) else list(text_or_kinds)
+    kinds = tuple(dict.fromkeys(kind.strip().lower() for kind in kinds if kind.strip()))
+    unknown = [kind for kind in kinds if kind not in OUTPUT_KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"Unknown output kind(s) {', '.join(map(repr, unknown)) or '(none given)'}; choose from {','.join(OUTPUT_KINDS)}.")
+    return kinds
+
+
+def kinds_needing_body_model(kinds) -> list[str]:
+    return [kind for kind in kinds if _NEEDS_BODY_MODEL[kind]]
+
+
+def export_image_results(directory, stem: str, image, people: list[dict], faces=None, kinds=OUTPUT_KINDS) -> list[Path]:
+    """Write the chosen outputs of one image under `directory` and return the written paths.
+
+    Layout: `params/<stem>_<k>.npz` + `.json`, `meshes/<stem>_<k>.obj` + `.ply`, `glb/<stem>.glb`,
+    `keypoints/<stem>.json`, `overlays/<stem>.png` (k = person index). An image without people still gets its
+    keypoints JSON (empty list), glb (empty scene) and overlay (the image itself).
+
+    Args:
+        image: the `LoadedImage` the people were recovered from (for its size, pixels and name).
+    """
+    directory = Path(directory)
+    kinds = parse_output_kinds(kinds)
+    missing = [kind for kind in kinds_needing_body_model(kinds) if people and "vertices" not in people[0]]
+    if missing:
+        raise ValueError(f"Outputs {','.join(missing)} need meshes: give the pipeline an SMPL-X body model.")
+    size, name = image.original_size, image.name
+    written = []
+    for index, person in enumerate(people):
+        base = f"{stem}_{index}"
+        if "params" in kinds:
+            written.append(save_smplx_npz(directory / "params" / f"{base}.npz", person))
+            written.append(save_json(directory / "params" / f"{base}.json", camera_metadata(person, size, name)))
+        if "mesh" in kinds:
+            written.append(save_obj(directory / "meshes" / f"{base}.obj", person["vertices"], faces))
+            written.append(save_ply(directory / "meshes" / f"{base}.ply", person["vertices"], faces))
+    if "glb" in kinds:
+        written.append(save_scene_glb(directory / "glb" / f"{stem}.glb", people, faces if faces is not None else np.zeros((0, 3), np.int64), size))
+    if "keypoints" in kinds:
+        written.append(save_json(directory / "keypoints" / f"{stem}.json", keypoints_record(people, size, name)))
+    if "overlay" in kinds:
+        written.append(save_image(directory / "overlays" / f"{stem}.png", render_overlay(image.pixels, people, faces, image.scale)))
+    return written
+
+
+__all__ = [
+    "CAMERA_CONVENTION",
+    "OUTPUT_KINDS",
+    "atomic_file",
+    "camera_metadata",
+    "export_image_results",
+    "keypoints_record",
+    "kinds_needing_body_model",
+    "parse_output_kinds",
+    "render_overlay",
+    "save_image",
+    "save_json",
+    "save_obj",
+    "save_ply",
+    "save_scene_glb",
+    "save_smplx_npz",
+    "smplx_parameters",
+]

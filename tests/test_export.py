@@ -1,0 +1,308 @@
+"""Exports read back by independent readers (smplx, trimesh, pygltflib, PIL) and the `smplest-x infer` CLI.
+
+The people come from the pipeline with the tiny random model and the synthetic SMPL-X-format body model.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
+from smplest_hf.cli import main as cli_main
+from smplest_hf.export import (
+    atomic_file,
+    camera_metadata,
+    export_image_results,
+    keypoints_record,
+    render_overlay,
+    save_obj,
+    save_ply,
+    save_scene_glb,
+    save_smplx_npz,
+)
+from smplest_hf.export_gltf import OPENCV_TO_GLTF
+from smplest_hf.image_io import load_image
+from smplest_hf.joint_sets import SUPERVISION_JOINT_NAMES
+from smplest_hf.pipeline import SmplestXPipeline
+
+trimesh = pytest.importorskip("trimesh")
+pygltflib = pytest.importorskip("pygltflib")
+
+
+# ------------------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("tiny_model")
+    SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny")).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_model_dir, synthetic_body_model_dir):
+    return SmplestXPipeline(tiny_model_dir, body_model_dir=synthetic_body_model_dir, detector="none", batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def image():
+    return np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def people(pipeline, image):
+    return pipeline(image, boxes=[[20, 10, 110, 220], [170, 40, 100, 190]])
+
+
+# ------------------------------------------------------------------------------------------------ parameters
+def test_npz_reproduces_vertices_in_smplx(people, synthetic_body_model_dir, tmp_path):
+    import smplx
+
+    layer = smplx.SMPLX(
+        str(synthetic_body_model_dir / "smplx"), ext="npz", gender="neutral", use_pca=False, flat_hand_mean=False,
+        num_betas=10, num_expression_coeffs=10,
+    )  # fmt: skip
+    for index, person in enumerate(people):
+        path = save_smplx_npz(tmp_path / f"person_{index}.npz", person)
+        with np.load(path, allow_pickle=False) as saved:
+            parameters = {name: saved[name] for name in saved.files}
+        expected_shapes = {"global_orient": (1, 3), "body_pose": (1, 63), "left_hand_pose": (1, 45), "right_hand_pose": (1, 45),
+                           "jaw_pose": (1, 3), "leye_pose": (1, 3), "reye_pose": (1, 3), "betas": (1, 10),
+                           "expression": (1, 10), "transl": (1, 3)}  # fmt: skip
+        assert {name: value.shape for name, value in parameters.items()} == expected_shapes
+        assert not parameters["leye_pose"].any() and not parameters["reye_pose"].any()
+        with torch.no_grad():
+            output = layer(**{name: torch.from_numpy(value) for name, value in parameters.items()})
+        # Camera-frame vertices, translation included.
+        np.testing.assert_allclose(output.vertices[0].numpy(), person["vertices"], atol=1e-5)
+
+
+def test_camera_json(people):
+    metadata = json.loads(json.dumps(camera_metadata(people[0], (240, 320), "photo.jpg")))
+    (fx, fy), (cx, cy) = people[0]["focal_length"], people[0]["principal_point"]
+    np.testing.assert_allclose(metadata["intrinsics"], [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], rtol=1e-6)
+    np.testing.assert_allclose(metadata["box_xywh"], people[0]["box"], rtol=1e-6)
+    assert metadata["image"] == "photo.jpg" and metadata["image_size"] == [240, 320] and metadata["score"] is None
+
+
+# ------------------------------------------------------------------------------------------------ meshes
+def test_obj_and_ply_round_trip(people, pipeline, tmp_path):
+    vertices, faces = people[0]["vertices"], pipeline.faces
+    obj = trimesh.load(save_obj(tmp_path / "person.obj", vertices, faces), process=False)
+    np.testing.assert_allclose(obj.vertices, vertices, atol=1e-6)  # 6 decimals
+    np.testing.assert_array_equal(obj.faces, faces)
+    ply = trimesh.load(save_ply(tmp_path / "person.ply", vertices, faces), process=False)
+    np.testing.assert_array_equal(ply.vertices, vertices.astype(np.float32))  # binary float32: exact
+    np.testing.assert_array_equal(ply.faces, faces)
+
+
+def test_glb_scene_loads_with_converted_axes(people, pipeline, tmp_path):
+    path = save_scene_glb(tmp_path / "scene.glb", people, pipeline.faces, image_size=(240, 320))
+    # The documented axis change: 180 degrees about x, a proper rotation (winding preserved).
+    np.testing.assert_array_equal(OPENCV_TO_GLTF, np.diag([1.0, -1.0, -1.0]))
+    assert np.linalg.det(OPENCV_TO_GLTF) == 1.0
+    scene = trimesh.load(path, process=False)
+    for index, person in enumerate(people):
+        transform, geometry_name = scene.graph[f"person_{index}"]
+        np.testing.assert_array_equal(transform, np.eye(4))
+        mesh = scene.geometry[geometry_name]
+        np.testing.assert_allclose(mesh.vertices, person["vertices"] * [1, -1, -1], atol=1e-6)
+        np.testing.assert_array_equal(mesh.faces, pipeline.faces)
+
+    gltf = pygltflib.GLTF2().load(str(path))
+    blob = gltf.binary_blob()
+    assert [node.name for node in gltf.nodes] == ["person_0", "person_1", "camera"]
+    for index, person in enumerate(people):
+        accessor = gltf.accessors[gltf.meshes[index].primitives[0].attributes.POSITION]
+        view = gltf.bufferViews[accessor.bufferView]
+        positions = np.frombuffer(blob, np.float32, accessor.count * 3, view.byteOffset + (accessor.byteOffset or 0)).reshape(-1, 3)
+        np.testing.assert_allclose(positions, person["vertices"] @ OPENCV_TO_GLTF.T, atol=1e-6)
+        np.testing.assert_allclose(accessor.min, positions.min(0), rtol=1e-6)
+        np.testing.assert_allclose(accessor.max, positions.max(0), rtol=1e-6)
+    # Both people share one index accessor (the same SMPL-X faces).
+    assert gltf.meshes[0].primitives[0].indices == gltf.meshes[1].primitives[0].indices
+    focal_y = np.median([person["focal_length"][1] for person in people])
+    assert gltf.cameras[0].perspective.yfov == pytest.approx(2 * math.atan(240 / (2 * focal_y)))
+
+
+def test_empty_glb_scene_loads(tmp_path):
+    path = save_scene_glb(tmp_path / "empty.glb", [], np.zeros((0, 3), np.int64), image_size=(10, 10))
+    assert len(trimesh.load(path).geometry) == 0
+    assert pygltflib.GLTF2().load(str(path)).scenes[0].nodes == []
+
+
+# ------------------------------------------------------------------------------------------------ 2D outputs
+def test_keypoints_json(people):
+    record = json.loads(json.dumps(keypoints_record(people, (240, 320), "photo.jpg")))
+    assert record["joint_names"] == list(SUPERVISION_JOINT_NAMES) and len(record["joint_names"]) == 137
+    for saved, person in zip(record["people"], people):
+        np.testing.assert_allclose(saved["keypoints_2d"], person["keypoints_2d"], atol=1e-3)
+
+
+def projected_bounds(person, scale=1.0):
+    """Bounding box of the vertices projected by the person's camera, in the pixels of an image shrunk by `scale`."""
+    vertices = person["vertices"].astype(np.float64)
+    pixels = vertices[:, :2] / vertices[:, 2:] * person["focal_length"] + person["principal_point"]
+    pixels = (pixels + 0.5) / scale - 0.5
+    return pixels.min(0), pixels.max(0)
+
+
+def test_overlay_draws_only_where_the_meshes_project(people, pipeline, image):
+    overlay = render_overlay(image, people, pipeline.faces)
+    changed = np.argwhere((overlay != image).any(axis=2))  # (row, column)
+    assert len(changed) > 100
+    lows, highs = zip(*(projected_bounds(person) for person in people))
+    low, high = np.min(lows, axis=0), np.max(highs, axis=0)
+    assert (changed[:, 1] >= low[0] - 1).all() and (changed[:, 1] <= high[0] + 1).all()
+    assert (changed[:, 0] >= low[1] - 1).all() and (changed[:, 0] <= high[1] + 1).all()
+    np.testing.assert_array_equal(render_overlay(image, [], pipeline.faces), image)
+
+    # On an image shrunk 2x the cameras are scaled down with it.
+    small = np.asarray(Image.fromarray(image).resize((160, 120)))
+    changed = np.argwhere((render_overlay(small, people[:1], pipeline.faces, scale=2.0) != small).any(axis=2))
+    low, high = projected_bounds(people[0], scale=2.0)
+    assert len(changed) and (changed[:, 1] >= low[0] - 1).all() and (changed[:, 1] <= high[0] + 1).all()
+
+
+# ------------------------------------------------------------------------------------------------ files
+def test_atomic_writes_leave_nothing_on_failure(tmp_path):
+    with pytest.raises(RuntimeError), atomic_file(tmp_path / "out.bin") as handle:
+        handle.write(b"partial")
+        raise RuntimeError("disk full")
+    with pytest.raises(ValueError, match="NaN"):
+        save_scene_glb(tmp_path / "bad.glb", [{"vertices": np.full((3, 3), np.nan), "focal_length": np.ones(2)}], np.array([[0, 1, 2]]))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_image_results_layout(people, pipeline, image, tmp_path):
+    loaded = load_image(image, name="photo")
+    written = export_image_results(tmp_path, "photo", loaded, people, pipeline.faces)
+    names = sorted(str(path.relative_to(tmp_path)) for path in written)
+    assert names == sorted([
+        "params/photo_0.npz", "params/photo_0.json", "params/photo_1.npz", "params/photo_1.json",
+        "meshes/photo_0.obj", "meshes/photo_0.ply", "meshes/photo_1.obj", "meshes/photo_1.ply",
+        "glb/photo.glb", "keypoints/photo.json", "overlays/photo.png",
+    ])  # fmt: skip
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == names  # no temp files
+    # Nobody in the image: still a valid, empty result.
+    written = export_image_results(tmp_path / "empty", "photo", loaded, [], pipeline.faces)
+    assert json.loads((tmp_path / "empty/keypoints/photo.json").read_text())["people"] == []
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "empty/overlays/photo.png")), image)
+    assert len(written) == 3
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """Images of every accepted kind and every broken kind."""
+    folder = tmp_path_factory.mktemp("inputs")
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (120, 90), dtype=np.uint8), mode="L").save(folder / "gray.png")
+    Image.fromarray(rng.integers(0, 256, (120, 90, 4), dtype=np.uint8), mode="RGBA").save(folder / "rgba.png")
+    Image.fromarray(rng.integers(0, 65536, (120, 90), dtype=np.uint16)).save(folder / "sixteen.png")
+    broken = tmp_path_factory.mktemp("broken")
+    (broken / "empty.png").write_bytes(b"")
+    (broken / "notes.txt").write_text("not an image")
+    (broken / "truncated.png").write_bytes((folder / "rgba.png").read_bytes()[:1000])
+    Image.new("1", (20000, 9000)).save(broken / "huge.png")  # 180 MP: over PIL's decompression-bomb limit
+    return folder, broken
+
+
+def run_cli(capsys, *arguments):
+    code = cli_main(["infer", *map(str, arguments)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_writes_all_outputs_for_gray_rgba_and_16_bit_images(inputs, tiny_model_dir, synthetic_body_model_dir, tmp_path, capsys):
+    folder, _ = inputs
+    output = tmp_path / "out"
+    code, out, err = run_cli(capsys, folder, output, "--model", tiny_model_dir, "--body-model", synthetic_body_model_dir,
+                             "--detector", "none", "--batch-size", "2")  # fmt: skip
+    assert code == 0, err
+    assert "3 image(s), 3 people in" in out
+    summary = json.loads((output / "results.json").read_text())
+    assert [entry["people"] for entry in summary["results"]] == [1, 1, 1]
+    for stem in ("gray", "rgba", "sixteen"):
+        for name in (f"params/{stem}_0.npz", f"params/{stem}_0.json", f"meshes/{stem}_0.obj", f"meshes/{stem}_0.ply",
+                     f"glb/{stem}.glb", f"keypoints/{stem}.json", f"overlays/{stem}.png"):  # fmt: skip
+            assert (output / name).is_file(), name
+    assert not [p for p in output.iterdir() if p.name.startswith(".")]  # staging folder gone
+
+
+def test_cli_boxes_and_empty_result(inputs, tiny_model_dir, synthetic_body_model_dir, tmp_path, capsys):
+    folder, _ = inputs
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"gray.png": [[10, 10, 50, 100], [40, 5, 40, 90]], "rgba.png": [], "sixteen.png": [[0, 0, 90, 120]]}))
+    output = tmp_path / "out"
+    code, _, err = run_cli(capsys, folder, output, "--model", tiny_model_dir, "--body-model", synthetic_body_model_dir,
+                           "--boxes", boxes, "--outputs", "params,keypoints")  # fmt: skip
+    assert code == 0, err
+    summary = json.loads((output / "results.json").read_text())
+    assert [entry["people"] for entry in summary["results"]] == [2, 0, 1]
+    assert json.loads((output / "keypoints/rgba.json").read_text())["people"] == []
+    assert sorted(p.name for p in (output / "params").iterdir()) == ["gray_0.json", "gray_0.npz", "gray_1.json", "gray_1.npz", "sixteen_0.json", "sixteen_0.npz"]
+
+
+def test_cli_errors_are_one_line_and_leave_no_files(inputs, tiny_model_dir, synthetic_body_model_dir, tmp_path, capsys):
+    folder, broken = inputs
+    detector_like = tmp_path / "not_smplest"
+    detector_like.mkdir()
+    (detector_like / "config.json").write_text(json.dumps({"model_type": "rt_detr"}))
+    empty_body_model = tmp_path / "no_smplx"
+    empty_body_model.mkdir()
+    bad_boxes = tmp_path / "bad_boxes.json"
+    bad_boxes.write_text("[[1, 2, 3]]")
+    partial_boxes = tmp_path / "partial_boxes.json"
+    partial_boxes.write_text('{"gray.png": []}')
+    common = ["--model", tiny_model_dir, "--body-model", synthetic_body_model_dir, "--detector", "none"]
+    cases = {
+        "missing file": ([tmp_path / "missing.png", *common], "does not exist"),
+        "not an image": ([broken / "notes.txt", *common], "is not an image file"),
+        "corrupt": ([broken / "truncated.png", *common], "corrupt or truncated"),
+        "empty": ([broken / "empty.png", *common], "empty (0 bytes)"),
+        "huge": ([broken / "huge.png", *common], "too large to decode safely"),
+        "missing body model": ([folder, "--model", tiny_model_dir, "--body-model", empty_body_model, "--detector", "none"], "No `smplx/` folder"),
+        "wrong model kind": ([folder, "--model", detector_like, "--body-model", synthetic_body_model_dir], "not an SMPLest-X model"),
+        "unknown output": ([folder, *common, "--outputs", "params,video"], "Unknown output kind"),
+        "bad boxes": ([folder / "gray.png", *common, "--boxes", bad_boxes], "must be a list of [x, y, w, h]"),
+        "boxes missing an image": ([folder, *common, "--boxes", partial_boxes], "has no entry for 'rgba.png'"),
+        "cpu half precision": ([folder, *common, "--device", "cpu", "--dtype", "float16"], "needs a GPU"),
+    }
+    for case, (arguments, message) in cases.items():
+        output = tmp_path / f"out_{case.replace(' ', '_')}"
+        input_path, *options = arguments
+        code, _, err = run_cli(capsys, input_path, output, *options)
+        assert code == 2, case
+        assert err.startswith("smplest-x infer: error:") and err.count("\n") == 1, (case, err)
+        assert message in err, (case, err)
+        assert not output.exists(), case  # not even an empty folder
+
+
+def test_cli_failure_midway_leaves_no_partial_outputs(inputs, tiny_model_dir, synthetic_body_model_dir, tmp_path, capsys):
+    folder, broken = inputs
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "a_good.png").write_bytes((folder / "gray.png").read_bytes())
+    (mixed / "b_bad.png").write_bytes((broken / "truncated.png").read_bytes())
+    output = tmp_path / "existing"
+    output.mkdir()
+    (output / "keep.txt").write_text("mine")
+    code, _, err = run_cli(capsys, mixed, output, "--model", tiny_model_dir, "--body-model", synthetic_body_model_dir,
+                           "--detector", "none", "--batch-size", "1")  # fmt: skip
+    assert code == 2 and "b_bad.png" in err
+    assert [p.name for p in output.iterdir()] == ["keep.txt"]  # the first image's outputs were discarded too
+
+
+def test_cli_params_only_without_body_model(inputs, tiny_model_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SMPLX_MODEL_DIR", raising=False)
+    folder, _ = inputs
+    code, _, err = run_cli(capsys, folder / "gray.png", tmp_path / "a", "--model", tiny_model_dir, "--detector", "none")
+    assert code == 2 and "need an SMPL-X body model" in err and not (tmp_path / "a").exists()
+    code, _, err = run_cli(capsys, folder / "gray.png", tmp_path / "b", "--model", tiny_model_dir, "--detector", "none", "--outputs", "params")
+    assert code == 0, err
+    with np.load(tmp_path / "b/params/gray_0.npz") as saved:
+        assert saved["body_pose"].shape == (1, 63)
