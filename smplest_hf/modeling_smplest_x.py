@@ -108,6 +108,8 @@ def eager_attention_forward(
 def _attend(module: nn.Module, query, key, value, num_heads: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Split heads, run the configured attention implementation (sdpa by default), merge heads."""
     batch_size, query_length, _ = query.shape
+    if batch_size == 0:  # attention kernels reshape with -1, which a zero-size batch makes ambiguous
+        return query.new_zeros((0, query_length, value.shape[-1])), None
     query, key, value = (t.view(batch_size, t.shape[1], num_heads, -1).transpose(1, 2) for t in (query, key, value))
     attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
         module.config._attn_implementation, eager_attention_forward
@@ -330,7 +332,7 @@ class SmplestXDecoderHead(nn.Module):
         batch_size = task_features.shape[0]
         predictions, start = {}, 0
         for name, num_tokens, _ in self.readout_layout:
-            tokens = task_features[:, start : start + num_tokens].reshape(batch_size, -1)
+            tokens = task_features[:, start : start + num_tokens].reshape(batch_size, num_tokens * task_features.shape[-1])
             predictions[name] = self.readouts[name](tokens)
             start += num_tokens
         return predictions
@@ -492,7 +494,7 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
         hand_camera = predictions["hand_camera"].reshape(batch_size, 2, 3)
         outputs = SmplestXMeshRecoveryOutput(
             global_orient=rotation_6d_to_axis_angle(predictions["body_root_pose"]),
-            body_pose=rotation_6d_to_axis_angle(predictions["body_pose"].reshape(batch_size, -1, 6)),
+            body_pose=rotation_6d_to_axis_angle(predictions["body_pose"].reshape(batch_size, self.config.num_body_joints, 6)),
             left_hand_pose=hand_pose[:, :hand_joints],
             right_hand_pose=hand_pose[:, hand_joints:],
             jaw_pose=rotation_6d_to_axis_angle(predictions["jaw_pose"]),

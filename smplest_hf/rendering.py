@@ -162,7 +162,8 @@ def render_meshes(
     if int(max_fragments) < 1:
         raise ValueError(f"max_fragments must be a positive integer, got {max_fragments}.")
 
-    background_tensor = torch.as_tensor(background).to(device) if background is not None else None
+    # A copy: backgrounds are often read-only views (np.asarray of a PIL image), which torch refuses to share.
+    background_tensor = torch.tensor(background, device=device) if background is not None else None
     face_counts = [len(f) for f in face_list]
     total_faces = sum(face_counts)
     if num_people == 0 or total_faces == 0:

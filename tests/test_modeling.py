@@ -57,6 +57,12 @@ def test_output_shapes_and_wrong_input_size():
         model(torch.rand(2, 3, 512, 384))
 
 
+def test_empty_batch_gives_empty_outputs():
+    outputs = _tiny_model()(torch.rand(0, 3, 256, 192))
+    assert tuple(outputs.body_pose.shape) == (0, 21, 3) and tuple(outputs.camera_translation.shape) == (0, 3)
+    assert tuple(outputs.left_hand_pose.shape) == (0, 15, 3) and tuple(outputs.betas.shape) == (0, 10)
+
+
 def test_camera_translation_and_readout_layout():
     """Drive the readouts through their biases and check the decoded values against the formulas."""
     model = _tiny_model()
