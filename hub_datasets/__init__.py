@@ -10,7 +10,8 @@
 Modules: ``schema`` (the Features every dataset shares), ``humandata`` (HumanData ``.npz`` converter),
 ``sharding`` (resumable parallel Parquet shards in the Hub layout), ``card`` (dataset cards), ``hub`` (push and
 load), ``mixing`` (balanced and weighted mixing), ``synthetic`` (rendered synthetic data with exact ground truth;
-``synthetic_poses``, ``synthetic_backgrounds``); CLI: ``python -m hub_datasets``.
+``synthetic_poses``, ``synthetic_backgrounds``), ``transform`` (training / evaluation transforms: crops, augmentation
+and loss labels; with ``augmentation``, ``flip``, ``labels``); CLI: ``python -m hub_datasets``.
 """
 
 from .hub import load_ehps_dataset, push_dataset
@@ -18,6 +19,7 @@ from .humandata import ConversionReport, HumanDataError, convert_humandata, read
 from .mixing import balanced_index_plan, balanced_mix, weighted_index_plan, weighted_mix
 from .schema import EHPS_FEATURES, KEYPOINT_CONVENTION, KEYPOINT_NAMES, NUM_KEYPOINTS, to_supervision_keypoints
 from .synthetic import SynthesisReport, synthesize_dataset, synthesize_rows
+from .transform import EvaluationTransform, TrainingTransform, collate_training_batch
 
 
 __all__ = [
@@ -26,10 +28,13 @@ __all__ = [
     "KEYPOINT_NAMES",
     "NUM_KEYPOINTS",
     "ConversionReport",
+    "EvaluationTransform",
     "SynthesisReport",
+    "TrainingTransform",
     "HumanDataError",
     "balanced_index_plan",
     "balanced_mix",
+    "collate_training_batch",
     "convert_humandata",
     "load_ehps_dataset",
     "push_dataset",

@@ -12,9 +12,10 @@ permutations (``flip.py``). Facts reproduced from the original SMPLest-X loader 
 * **Hand poses** are targets relative to the SMPL-X mean hand pose (the model's ``flat_hand_mean=False``);
   rows stored relative to the flat hand (``smplx_flat_hand_mean``) get the mean subtracted, as the original
   does for its flat-hand datasets.
-* **Shape**: ``smplx_betas_neutral`` (refitted to the neutral model) when present, else ``smplx_betas``, first
-  10; a vector with any ``|beta| > 3`` is reset to the mean shape and its shape supervision switched off (the
-  original resets it; its "all zero means missing" test is replaced by our explicit ``smplx_betas_valid``).
+* **Shape**: ``smplx_betas_neutral`` (refitted to the neutral model) when present, else ``smplx_betas`` as they
+  are, whatever the row's gender (as the original), first 10; a vector with any ``|beta| > 3`` is reset to the
+  mean shape and its shape supervision switched off (the original resets it; its "all zero means missing" test
+  is replaced by our explicit ``smplx_betas_valid``).
 * **Hand keypoints follow the hand fit**: for rows with an SMPL-X body whose hand pose is not annotated, that
   hand's 20 keypoints and its wrist are not supervised (the original's loader does this for every row; its
   hand keypoints come from the fits). Rows without any SMPL-X body keep their hand keypoints.
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from smplest_hf.cropping import apply_affine
 from smplest_hf.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 from smplest_hf.joint_sets import (
     NUM_BODY_POSE_JOINTS,
@@ -50,7 +52,6 @@ from smplest_hf.joint_sets import (
     SUPERVISION_RIGHT_WRIST_INDEX,
     SUPERVISION_ROOT_INDEX,
 )
-from smplest_hf.cropping import apply_affine
 from smplest_hf.losses import SMPLX_BODY_PARENTS, joints_inside_body_input, wrist_global_rotations
 
 from .flip import POSE_FLIP_PERMUTATION, SUPERVISION_FLIP_PERMUTATION, mirror_points, mirror_pose, swap_sides
@@ -202,7 +203,8 @@ def _keypoints(columns: LabelColumns, body_matrices: np.ndarray, flip: np.ndarra
         valid_2d = np.where(project[:, None], valid_3d & in_front, valid_2d)
 
     annotated = valid_2d & (valid_3d | ~has_3d[:, None])
-    for hand_keypoints, hand_valid in ((_LEFT_HAND_KEYPOINTS, columns.left_hand_valid), (_RIGHT_HAND_KEYPOINTS, columns.right_hand_valid)):
+    hands = ((_LEFT_HAND_KEYPOINTS, columns.left_hand_valid), (_RIGHT_HAND_KEYPOINTS, columns.right_hand_valid))
+    for hand_keypoints, hand_valid in hands:
         annotated[:, hand_keypoints] &= ~(columns.body_valid & ~hand_valid)[:, None]
 
     crop_points = apply_affine(body_matrices, image_points)  # the flip is part of the map

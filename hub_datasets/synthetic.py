@@ -154,6 +154,16 @@ def _load_body_model(smplx_directory: str, gender: str) -> SmplxBodyModel:
     return SmplxBodyModel.from_directory(smplx_directory, gender)
 
 
+def preload_body_models(body_model_dir) -> dict:
+    """{gender: SmplxBodyModel} for every gender the directory has, with the hand and face vertex ids read:
+    errors surface before any work, and forked workers inherit the models instead of reading them again."""
+    smplx_directory = str(resolve_smplx_directory(body_model_dir))
+    models = {gender: _load_body_model(smplx_directory, gender) for gender in available_genders(body_model_dir)}
+    for model in models.values():
+        model.hand_vertex_ids, model.face_vertex_ids  # noqa: B018 (read on first access)
+    return models
+
+
 def available_genders(body_model_dir) -> tuple:
     """The genders whose ``SMPLX_{GENDER}.npz`` the directory has, in ``GENDERS`` order (raises if none)."""
     smplx_directory = resolve_smplx_directory(body_model_dir)
@@ -192,6 +202,9 @@ def _torch_threads(count: int):
 
 def _concatenate_people(scenes: Sequence[SyntheticScene]) -> dict:
     return {key: np.concatenate([scene.people[key] for scene in scenes]) for key in scenes[0].people}
+
+
+_FORWARD_ARGUMENTS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression")
 
 
 def pose_people(scenes: Sequence[SyntheticScene], body_model_dir) -> dict:
@@ -237,16 +250,15 @@ def pose_people(scenes: Sequence[SyntheticScene], body_model_dir) -> dict:
     return {**params, "gender": genders, "vertices": vertices, "smplx_joints": joints}
 
 
-_FORWARD_ARGUMENTS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression")
-
-
 # ------------------------------------------------------------------------------------------- placement
 def place_people(vertices: np.ndarray, scenes: Sequence[SyntheticScene], image_size: Sequence[int]) -> np.ndarray:
     """(N, 3) float32 translations putting each posed person where its scene's placement draws say.
 
     A person's 3D bounding box is scaled (by depth) to its height fraction of the image — or less, to fit its
-    slot's width — and its centre moved to a position where at most ``OVERFLOW`` of the box leaves the image.
-    Groups stand in equal side-by-side slots (person k of P in the k-th P-th of the width).
+    slot's width — and moved so its projected box sits at the drawn position of the range where at most
+    ``OVERFLOW`` of the box leaves the image on each side. Groups stand in equal side-by-side slots (person k
+    of P in the k-th P-th of the width). The position is set twice: from the 3D box, then corrected with the
+    projected box (perspective makes near parts larger and shifts the box), so the bound holds closely.
     """
     height, width = image_size
     lower, upper = vertices.min(axis=1).astype(np.float64), vertices.max(axis=1).astype(np.float64)
@@ -255,21 +267,28 @@ def place_people(vertices: np.ndarray, scenes: Sequence[SyntheticScene], image_s
     principal = np.concatenate([np.repeat(s.principal_point[None], s.num_people, 0) for s in scenes])
     placement = np.concatenate([s.placement for s in scenes])
     slot = np.concatenate([np.arange(s.num_people) for s in scenes])
-    slots = np.concatenate([np.full(s.num_people, s.num_people) for s in scenes])
-    slot_width = width / slots
+    slot_width = width / np.concatenate([np.full(s.num_people, s.num_people) for s in scenes])
+    room_low = np.stack((slot * slot_width - 0.5, np.full(len(slot), -0.5)), axis=1)
+    room_high = np.stack(((slot + 1) * slot_width - 0.5, np.full(len(slot), height - 0.5)), axis=1)
+
+    def box_centre_target(half_size):
+        """Pixel where the box centre goes: the drawn point of the range keeping the overflow bound."""
+        margin = half_size * (1 - 2 * OVERFLOW)
+        low, high = room_low + margin, room_high - margin
+        high = np.maximum(high, low)  # too big for the room: centre it
+        return low + placement[:, 1:] * (high - low)
 
     depth = np.maximum(
         focal[:, 1] * extent[:, 1] / (placement[:, 0] * height), focal[:, 0] * extent[:, 0] / (WIDTH_FILL * slot_width)
     )
     depth = np.maximum(depth, extent[:, 2] + 0.5)  # keep the whole body well in front of the camera
-    half = focal * extent[:, :2] / (2 * depth[:, None])  # projected half width and height (pixels)
-    margin = half * (1 - 2 * OVERFLOW)
-    low = np.stack((slot * slot_width - 0.5, np.full(len(slot), -0.5)), axis=1) + margin
-    high = np.stack(((slot + 1) * slot_width - 0.5, np.full(len(slot), height - 0.5)), axis=1) - margin
-    high = np.maximum(high, low)  # too big for the room: centre it
-    pixel = low + placement[:, 1:] * (high - low)
-    target = np.column_stack(((pixel - principal) * depth[:, None] / focal, depth))
-    return (target - centre).astype(np.float32)
+    pixel = box_centre_target(focal * extent[:, :2] / (2 * depth[:, None]))
+    translation = np.column_stack(((pixel - principal) * depth[:, None] / focal, depth)) - centre
+
+    projected_lower, projected_upper = projected_boxes(vertices + translation[:, None].astype(np.float32), focal, principal)
+    shift = box_centre_target((projected_upper - projected_lower) / 2) - (projected_upper + projected_lower) / 2
+    translation[:, :2] += shift * depth[:, None] / focal  # pixels -> metres at the box centre's depth
+    return translation.astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------- annotation
@@ -279,12 +298,23 @@ def project(points: np.ndarray, focal_length: np.ndarray, principal_point: np.nd
     return points[..., :2] / points[..., 2:3] * focal_length[:, None] + principal_point[:, None]
 
 
-def clipped_boxes(points_2d: np.ndarray, image_size: Sequence[int]) -> tuple:
-    """(N, K, 2) pixels -> (N, 4) xywh of their box clipped to the image, and (N,) positive-area flags."""
+def projected_boxes(points: np.ndarray, focal_length: np.ndarray, principal_point: np.ndarray) -> tuple:
+    """(N, K, 3) camera-frame points (z > 0) -> (N, 2) lower and (N, 2) upper corners of their projections.
+
+    The extremes are taken over ``X / Z`` and ``Y / Z`` (float32, no (N, K, 2) float64 copies) and then scaled:
+    the projection is monotonic in them because the focal length is positive.
+    """
+    ratio = points[..., :2] / points[..., 2:3]
+    lower, upper = ratio.min(axis=1).astype(np.float64), ratio.max(axis=1).astype(np.float64)
+    return lower * focal_length + principal_point, upper * focal_length + principal_point
+
+
+def clipped_boxes(lower: np.ndarray, upper: np.ndarray, image_size: Sequence[int]) -> tuple:
+    """(N, 2) box corners -> (N, 4) float32 xywh clipped to the image, and (N,) positive-area flags (zeros where
+    false). The image spans ``[-0.5, W - 0.5] x [-0.5, H - 0.5]``: pixel centres sit at integer coordinates."""
     height, width = image_size
     limit = np.array([width - 0.5, height - 0.5])
-    lower = np.clip(points_2d.min(axis=1), -0.5, limit)
-    upper = np.clip(points_2d.max(axis=1), -0.5, limit)
+    lower, upper = np.clip(lower, -0.5, limit), np.clip(upper, -0.5, limit)
     size = upper - lower
     valid = (size > 0).all(axis=1)
     return np.where(valid[:, None], np.concatenate((lower, size), axis=1), 0.0).astype(np.float32), valid
@@ -300,7 +330,7 @@ def _annotate(posed: dict, scenes: Sequence[SyntheticScene], image_size: Sequenc
     vertices, joints = posed["vertices"], posed["smplx_joints"]
 
     columns = {}
-    columns["bbox_xywh"], _ = clipped_boxes(project(vertices, focal, principal), image_size)
+    columns["bbox_xywh"], _ = clipped_boxes(*projected_boxes(vertices, focal, principal), image_size)
     parts = {
         "lhand": model.hand_vertex_ids["left"].numpy(),
         "rhand": model.hand_vertex_ids["right"].numpy(),
@@ -308,7 +338,7 @@ def _annotate(posed: dict, scenes: Sequence[SyntheticScene], image_size: Sequenc
     }
     for part, ids in parts.items():
         columns[f"{part}_bbox_xywh"], columns[f"{part}_bbox_valid"] = clipped_boxes(
-            project(vertices[:, ids], focal, principal), image_size
+            *projected_boxes(vertices[:, ids], focal, principal), image_size
         )
 
     keypoints_2d = project(joints, focal, principal)
@@ -399,6 +429,8 @@ def synthesize_rows(
     so the rows are the same whichever range or process makes them. ``timings``, when given, accumulates
     seconds per stage (``sampling``, ``body_model``, ``background``, ``rendering``, ``encoding``, ``annotation``).
     """
+    if not 0 <= start < stop:
+        raise ValueError(f"need 0 <= start < stop (a non-empty range of image indices), got start={start}, stop={stop}.")
     height, width = _check_options(stop - start, seed, image_size, max_people, dataset_name)
     check_split_name(split)
     body_model_dir = default_body_model_dir() if body_model_dir is None else body_model_dir
@@ -524,12 +556,7 @@ def synthesize_dataset(
         raise ValueError(f"shard_size must be a positive integer (images per shard), got {shard_size!r}.")
     default_model = body_model_dir is None
     body_model_dir = default_body_model_dir() if default_model else Path(body_model_dir)
-    genders = available_genders(body_model_dir)
-    # Load here: errors (a malformed file, missing vertex-id files) surface before any work, and forked
-    # workers inherit the models instead of each reading them again.
-    for gender in genders:
-        model = _load_body_model(str(resolve_smplx_directory(body_model_dir)), gender)
-        model.hand_vertex_ids, model.face_vertex_ids
+    genders = tuple(preload_body_models(body_model_dir))
 
     count = number_of_shards(num_samples, shard_size=shard_size)
 
@@ -575,12 +602,14 @@ __all__ = [
     "SyntheticScene",
     "available_genders",
     "clipped_boxes",
+    "preload_body_models",
     "default_body_model_dir",
     "encode_jpeg",
     "people_counts",
     "place_people",
     "pose_people",
     "project",
+    "projected_boxes",
     "render_scene",
     "sample_scene",
     "scene_background",

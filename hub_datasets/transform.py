@@ -98,8 +98,8 @@ def _read_hand_pose_mean(body_model_dir) -> np.ndarray:
     """(2, 15, 3) left/right mean hand poses from ``smplx/SMPLX_NEUTRAL.npz`` (only those two arrays are read)."""
     path = resolve_smplx_directory(body_model_dir) / "SMPLX_NEUTRAL.npz"
     with np.load(path, allow_pickle=False) as arrays:
-        means = [np.asarray(arrays[key], dtype=np.float64).reshape(NUM_HAND_POSE_JOINTS, 3) for key in ("hands_meanl", "hands_meanr")]
-    return np.stack(means)
+        means = [np.asarray(arrays[key], dtype=np.float64) for key in ("hands_meanl", "hands_meanr")]
+    return np.stack(means).reshape(2, NUM_HAND_POSE_JOINTS, 3)
 
 
 # --------------------------------------------------------------------------------------------- transforms
@@ -111,7 +111,7 @@ class TrainingTransform:
             ``SmplestXImageProcessor`` (``crop_size``, ``size``, ``bbox_ratio``); ``None``: the defaults.
         augment: draw scale, rotation, flip and colour per row (``False``: the plain inference crop).
         seed, epoch: the augmentation streams (see the module docstring).
-        augmentation: ranges and probabilities (default: the original's).
+        augmentation: an ``AugmentationConfig`` of ranges and probabilities (default: the original's).
         bbox_ratio: box enlargement before cropping; default ``config.bbox_ratio * 0.833`` for HumanData boxes.
         hand_pose_mean: (2, 15, 3) SMPL-X mean hand poses, or ``body_model_dir`` to read them from
             ``smplx/SMPLX_NEUTRAL.npz``; needed only for rows with ``smplx_flat_hand_mean``.
@@ -127,7 +127,7 @@ class TrainingTransform:
         augment: bool = True,
         seed: int = 0,
         epoch: int = 0,
-        augmentation: AugmentationConfig = AugmentationConfig(),
+        augmentation: Optional[AugmentationConfig] = None,
         bbox_ratio: Optional[float] = None,
         hand_pose_mean=None,
         body_model_dir: Optional[Union[str, os.PathLike]] = None,
@@ -147,6 +147,7 @@ class TrainingTransform:
         self.bbox_ratio = float(config_ratio) * TRAINING_BBOX_RATIO_FACTOR if bbox_ratio is None else float(bbox_ratio)
         if not (np.isfinite(self.bbox_ratio) and self.bbox_ratio > 0):
             raise ValueError(f"bbox_ratio must be a positive number, got {self.bbox_ratio}.")
+        augmentation = AugmentationConfig() if augmentation is None else augmentation
         if not isinstance(augmentation, AugmentationConfig):
             raise TypeError(f"augmentation must be an AugmentationConfig, got {type(augmentation).__name__}.")
         self.augment = bool(augment)
@@ -159,10 +160,9 @@ class TrainingTransform:
             hand_pose_mean = _read_hand_pose_mean(body_model_dir)
         if hand_pose_mean is not None:
             hand_pose_mean = np.asarray(hand_pose_mean, dtype=np.float64)
-            if hand_pose_mean.shape != (2, NUM_HAND_POSE_JOINTS, 3):
-                hand_pose_mean = hand_pose_mean.reshape(2, NUM_HAND_POSE_JOINTS, 3) if hand_pose_mean.size == 90 else None
-                if hand_pose_mean is None:
-                    raise ValueError("hand_pose_mean must hold (2, 15, 3) values: left then right mean hand pose.")
+            if hand_pose_mean.size != 2 * NUM_HAND_POSE_JOINTS * 3:
+                raise ValueError(f"hand_pose_mean must hold (2, 15, 3) values (left, right), got shape {hand_pose_mean.shape}.")
+            hand_pose_mean = hand_pose_mean.reshape(2, NUM_HAND_POSE_JOINTS, 3)
         self.hand_pose_mean = hand_pose_mean
 
     def set_epoch(self, epoch: int) -> None:
@@ -204,9 +204,10 @@ class TrainingTransform:
         image_sizes = np.array([image.shape[:2] for image in images], dtype=np.int64).reshape(count, 2)
         for row in np.flatnonzero((image_sizes != stored_sizes).any(axis=1)):
             raise ValueError(
-                f"Sample {sample_ids[row]!r}: the decoded image is {tuple(image_sizes[row])} (height, width) but the row "
-                f"says {tuple(stored_sizes[row])}. If `datasets` decoded it, it applied the EXIF orientation; load with "
-                "decode_images=False (or cast `image` to datasets.Image(decode=False)) so the stored pixel grid is used."
+                f"Sample {sample_ids[row]!r}: the decoded image is {tuple(image_sizes[row].tolist())} (height, width) but "
+                f"the row says {tuple(stored_sizes[row].tolist())}. If `datasets` decoded it, it applied the EXIF "
+                "orientation; load with decode_images=False (or cast `image` to datasets.Image(decode=False)) so "
+                "the stored pixel grid is used."
             )
 
         boxes = self.process_boxes(batch["bbox_xywh"], image_sizes, sample_ids)
@@ -291,7 +292,8 @@ def collate_training_batch(samples: Sequence[dict], metadata: bool = False) -> d
     ``metadata=True`` a third entry ``"metadata"`` holds ``sample_id`` (list) and ``processed_box`` (N, 4).
 
     >>> import numpy as np
-    >>> row = {"pixel_values": np.zeros((3, 256, 192), np.float32), **{k: np.zeros(s, np.float32) for k, s in LABEL_SHAPES.items()}}
+    >>> row = {name: np.zeros(shape, np.float32) for name, shape in LABEL_SHAPES.items()}
+    >>> row["pixel_values"] = np.zeros((3, 256, 192), np.float32)
     >>> batch = collate_training_batch([row, row])
     >>> batch["pixel_values"].shape, batch["labels"]["pose"].shape
     (torch.Size([2, 3, 256, 192]), torch.Size([2, 53, 3]))

@@ -28,7 +28,6 @@ Register your own benchmark (e.g. a synthetic one) and it is evaluated like the 
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Optional
 
 from .metrics import METRICS, SMPL_TARGET_METRICS, SMPLX_TARGET_METRICS
 
@@ -56,7 +55,16 @@ SMPLEST_X_METRICS = _VERTEX_METRICS + (
 """SMPLest-X ``HumanDataset.evaluate`` (SMPL-X ground truth), without its broken non-PA hand MPJPE."""
 AGORA_METRICS = _VERTEX_METRICS
 """SMPLer-X ``AGORA.evaluate``: vertex errors only."""
-UBODY_METRICS = ("pve_all", "pa_pve_all", "pve_hands", "pa_pve_hands", "pve_face", "pa_pve_face", "pa_mpjpe_j14", "pa_mpjpe_hands")
+UBODY_METRICS = (
+    "pve_all",
+    "pa_pve_all",
+    "pve_hands",
+    "pa_pve_hands",
+    "pve_face",
+    "pa_pve_face",
+    "pa_mpjpe_j14",
+    "pa_mpjpe_hands",
+)
 """SMPLer-X ``UBody.evaluate``: hands only combined, no non-PA MPJPE."""
 PW3D_METRICS = SMPL_TARGET_METRICS
 """SMPLer-X ``PW3D.evaluate``: LSP-14 joints of the predicted SMPL-X mesh against SMPL ground truth."""
@@ -92,7 +100,7 @@ class Benchmark:
     title: str
     dataset: str
     split: str = "test"
-    config: Optional[str] = None
+    config: str | None = None
     placeholder: bool = False
     metrics: tuple = SMPLER_X_METRICS
     primary_metric: str = "pve_all"
@@ -116,7 +124,9 @@ class Benchmark:
         if unknown or not self.metrics:
             raise ValueError(f"{where}: unknown metric(s) {unknown or '(none given)'}; known: {sorted(METRICS)}.")
         if self.primary_metric not in self.metrics:
-            raise ValueError(f"{where}: primary_metric {self.primary_metric!r} is not among its metrics {list(self.metrics)}.")
+            raise ValueError(
+                f"{where}: primary_metric {self.primary_metric!r} is not among its metrics {list(self.metrics)}."
+            )
         for field, allowed in (
             ("ground_truth", GROUND_TRUTH_SOURCES),
             ("gender", GENDER_RULES),
@@ -138,7 +148,7 @@ class Benchmark:
         if not self.bbox_ratio > 0:
             raise ValueError(f"{where}: bbox_ratio must be positive, got {self.bbox_ratio!r}.")
 
-    def with_dataset(self, dataset: str, split: Optional[str] = None, config: Optional[str] = None) -> "Benchmark":
+    def with_dataset(self, dataset: str, split: str | None = None, config: str | None = None) -> "Benchmark":
         """This benchmark read from another dataset (a local directory or a Hub repo id); no longer a placeholder."""
         if not str(dataset).strip():
             raise ValueError(f"Benchmark {self.name!r}: the dataset path or repo id is empty.")
@@ -167,8 +177,10 @@ _BUILT_IN = (
         source="SMPLer-X data/AGORA/AGORA.py (agora_benchmark='agora_model_val')",
         quirks=(
             "Ground truth is AGORA's own per-person mesh (gendered and kid models): store it as `smplx_vertices`.",
-            "The original crops the 4K pre-cropped person image as a whole (box [0, 0, w, h], no box processing); "
-            "store that box and use bbox_ratio 1.0 (the box is still clipped to the image, one pixel narrower).",
+            (
+                "The original crops the 4K pre-cropped person image as a whole (box [0, 0, w, h], no box processing); "
+                "store that box and use bbox_ratio 1.0 (the box is still clipped to the image, one pixel narrower)."
+            ),
             "Only annotations with is_valid; kids are kept (SMPLer-X).",
             "AGORA-test is scored by the AGORA server (NMVE/NMJE), not here.",
         ),
@@ -198,10 +210,14 @@ _BUILT_IN = (
         visibility="in_image",
         source="SMPLer-X data/UBody/UBody.py",
         quirks=(
-            "Intra-scene test videos only, every 100th annotation counted over each scene's annotations before "
-            "filtering: the split must already hold exactly the evaluated rows.",
-            "Only ground-truth points that project into the image (ground-truth translation, virtual crop camera) "
-            "are scored; a hand or the face with no visible point is skipped for that sample.",
+            (
+                "Intra-scene test videos only, every 100th annotation counted over each scene's annotations before "
+                "filtering: the split must already hold exactly the evaluated rows."
+            ),
+            (
+                "Only ground-truth points that project into the image (ground-truth translation, virtual crop camera) "
+                "are scored; a hand or the face with no visible point is skipped for that sample."
+            ),
             "A hand with no annotation has a zero (mean) hand pose in the ground truth.",
         ),
     ),
@@ -216,8 +232,10 @@ _BUILT_IN = (
         ground_truth="smpl_vertices",
         source="SMPLer-X data/PW3D/PW3D.py",
         quirks=(
-            "Ground truth is an SMPL mesh (6890 vertices, gendered): needs a `smpl_vertices` column and the SMPL "
-            "joint regressor, which the EHPS schema 1.0 and this evaluator do not provide yet.",
+            (
+                "Ground truth is an SMPL mesh (6890 vertices, gendered): needs a `smpl_vertices` column and the SMPL "
+                "joint regressor, which the EHPS schema 1.0 and this evaluator do not provide yet."
+            ),
             "LSP-14 joints of the predicted SMPL-X mesh (SMPL-X J_regressor) are compared with SMPL joints.",
         ),
     ),
@@ -230,8 +248,10 @@ _BUILT_IN = (
         ground_truth="smplx_vertices",
         source="SMPLer-X data/EHF/EHF.py",
         quirks=(
-            "Ground truth is the registered scan mesh (SMPL-X topology) rotated by EHF's camera rotation and not "
-            "translated: store that as `smplx_vertices`.",
+            (
+                "Ground truth is the registered scan mesh (SMPL-X topology) rotated by EHF's camera rotation and not "
+                "translated: store that as `smplx_vertices`."
+            ),
             "All 100 frames, box ratio 1.2 (not the HumanData 0.9996).",
         ),
     ),
@@ -259,8 +279,10 @@ _BUILT_IN = (
         source="SMPLest-X datasets/humandata.py (ARCTIC hooks)",
         quirks=(
             f"p1_val.npz ({_HUMANDATA_NOTE}), every 10th row; stored with flat_hand_mean, betas forced to 0.",
-            "SMPLest-X replaces the ground truth by stored vertices where `vertices3d_path` exists; convert those "
-            "as `smplx_vertices` and set ground_truth='smplx_vertices' to match it. SMPLer-X uses neutral params.",
+            (
+                "SMPLest-X replaces the ground truth by stored vertices where `vertices3d_path` exists; convert those "
+                "as `smplx_vertices` and set ground_truth='smplx_vertices' to match it. SMPLer-X uses neutral params."
+            ),
         ),
     ),
     Benchmark(
@@ -285,8 +307,10 @@ _BUILT_IN = (
         sample_interval=10,
         source="SMPLest-X datasets/SynHand.py -> HumanDataset.evaluate",
         quirks=(
-            f"synhand_20241018_test_241023_1188_fix_betas.npz ({_HUMANDATA_NOTE}), every 10th row; betas_neutral, "
-            "flat_hand_mean hand poses (converted to the mean-hand convention for the ground truth).",
+            (
+                f"synhand_20241018_test_241023_1188_fix_betas.npz ({_HUMANDATA_NOTE}), every 10th row; betas_neutral, "
+                "flat_hand_mean hand poses (converted to the mean-hand convention for the ground truth)."
+            ),
             "Hand PA-MPJPE uses SMPLest-X's 20 joints and its 100 mm outlier rule ('(SX)' columns).",
         ),
     ),
@@ -307,7 +331,9 @@ def register_benchmark(benchmark: Benchmark, *, overwrite: bool = False) -> Benc
     if not isinstance(benchmark, Benchmark):
         raise TypeError(f"register_benchmark takes a Benchmark, got {type(benchmark).__name__}.")
     if benchmark.name in _REGISTRY and not overwrite:
-        raise ValueError(f"A benchmark named {benchmark.name!r} is already registered; pass overwrite=True to replace it.")
+        raise ValueError(
+            f"A benchmark named {benchmark.name!r} is already registered; pass overwrite=True to replace it."
+        )
     _REGISTRY[benchmark.name] = benchmark
     return benchmark
 
@@ -351,14 +377,14 @@ def get_benchmark(spec) -> Benchmark:
 
 __all__ = [
     "AGORA_METRICS",
-    "Benchmark",
     "HUMANDATA_BBOX_RATIO",
     "PAPER_MPE_BENCHMARKS",
     "PLACEHOLDER_NAMESPACE",
     "PW3D_METRICS",
-    "SMPLEST_X_METRICS",
     "SMPLER_X_METRICS",
+    "SMPLEST_X_METRICS",
     "UBODY_METRICS",
+    "Benchmark",
     "get_benchmark",
     "list_benchmarks",
     "register_benchmark",

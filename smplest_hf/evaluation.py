@@ -33,7 +33,6 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -87,7 +86,7 @@ class BenchmarkResult:
     metrics: dict
     counts: dict
     num_samples: int
-    num_skipped: Optional[int] = None
+    num_skipped: int | None = None
 
     @property
     def primary_error(self) -> float:
@@ -102,7 +101,7 @@ class EvaluationReport:
     benchmarks: list = field(default_factory=list)
 
     @property
-    def mpe(self) -> Optional[float]:
+    def mpe(self) -> float | None:
         if not self.benchmarks or not all(math.isfinite(result.primary_error) for result in self.benchmarks):
             return None
         return mean_primary_error({result.name: result.primary_error for result in self.benchmarks})
@@ -146,8 +145,10 @@ class EvaluationReport:
         lines = [
             f"# Evaluation of `{self.model}`",
             "",
-            "Errors in millimetres, each the mean over the benchmark's samples; the primary error (the metric MPE "
-            "averages) is named beside its value.",
+            (
+                "Errors in millimetres, each the mean over the benchmark's samples; the primary error (the metric MPE "
+                "averages) is named beside its value."
+            ),
             "",
             "| " + " | ".join(header) + " |",
             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
@@ -249,7 +250,7 @@ def evaluate(
     *,
     body_model_dir=None,
     batch_size: int = 16,
-    max_samples: Optional[int] = None,
+    max_samples: int | None = None,
     num_workers: int = 0,
     streaming: bool = False,
     output_dir=None,
@@ -288,7 +289,9 @@ def evaluate(
         raise ValueError("update_card needs the model's location (a directory or Hub repo id), not a model object.")
     resolved = [get_benchmark(spec) for spec in benchmarks]
     if not resolved:
-        raise ValueError("No benchmark given; name at least one (registered: see benchmark_registry.list_benchmarks()).")
+        raise ValueError(
+            "No benchmark given; name at least one (registered: see benchmark_registry.list_benchmarks())."
+        )
     names = [benchmark.name for benchmark in resolved]
     if len(set(names)) != len(names):
         raise ValueError(f"Each benchmark can be evaluated once per run; got {names}.")
@@ -297,7 +300,8 @@ def evaluate(
     body_model_dir = _body_model_directory(model, body_model_dir)
     neutral_body_model = SmplxBodyModel.from_directory(body_model_dir, "neutral").to(accelerator.device)
     sets = SmplxEvaluationSets.from_body_model(neutral_body_model)  # reads (and so checks) the evaluation files
-    plans = [_plan(benchmark, body_model_dir, streaming, max_samples, cache_dir) for benchmark in resolved]
+    with accelerator.main_process_first():  # one process downloads and prepares each dataset, the others reuse it
+        plans = [_plan(benchmark, body_model_dir, streaming, max_samples, cache_dir) for benchmark in resolved]
 
     model, location = _load_model(model, neutral_body_model, accelerator.device)
     processor = _processor_for(model, location)
@@ -305,7 +309,9 @@ def evaluate(
     report = EvaluationReport(model=location)
     for plan in plans:
         report.benchmarks.append(
-            _evaluate_benchmark(plan, model, processor, sets, ground_truth, accelerator, batch_size, num_workers, progress)
+            _evaluate_benchmark(
+                plan, model, processor, sets, ground_truth, accelerator, batch_size, num_workers, progress
+            )
         )
     if accelerator.is_main_process:
         if output_dir is not None:
@@ -320,7 +326,7 @@ def evaluate(
 class _BenchmarkPlan:
     benchmark: Benchmark
     dataset: object
-    num_skipped: Optional[int]
+    num_skipped: int | None
 
 
 def _plan(benchmark: Benchmark, body_model_dir: Path, streaming: bool, max_samples, cache_dir) -> _BenchmarkPlan:
@@ -378,8 +384,8 @@ def _plan(benchmark: Benchmark, body_model_dir: Path, streaming: bool, max_sampl
         rows = rows[has_ground_truth]
     if not len(rows):
         raise ValueError(
-            f"{where} has no row to evaluate ({len(dataset)} rows, every {benchmark.sample_interval}th taken"
-            + (", none with `smplx_valid`: the SMPL-X ground truth is missing" if num_skipped else "")
+            f"{where} has no row to evaluate ({len(dataset)} rows, sample interval {benchmark.sample_interval}"
+            + (", none of them with `smplx_valid`: the SMPL-X ground truth is missing" if num_skipped else "")
             + ")."
         )
     rows = rows[:max_samples]
@@ -465,7 +471,13 @@ def _evaluate_benchmark(plan, model, processor, sets, ground_truth, accelerator,
     accumulator = MetricAccumulator()
     num_samples = 0
     total = len(loader) if hasattr(plan.dataset, "__len__") else None
-    bar = tqdm(loader, total=total, desc=benchmark.name, unit="batch", disable=not (progress and accelerator.is_local_main_process))
+    bar = tqdm(
+        loader,
+        total=total,
+        desc=benchmark.name,
+        unit="batch",
+        disable=not (progress and accelerator.is_local_main_process),
+    )
     for batch in bar:
         with torch.inference_mode():
             predicted = model(pixel_values=batch["pixel_values"]).vertices
@@ -520,7 +532,9 @@ class _BatchBuilder:
             "image_sizes": torch.tensor([(image.height, image.width) for image in images], dtype=torch.float32),
         }
         if self.benchmark.ground_truth == "smplx_vertices":
-            batch["target_vertices"] = torch.from_numpy(np.stack([np.asarray(row["smplx_vertices"], np.float32) for row in rows]))
+            batch["target_vertices"] = torch.from_numpy(
+                np.stack([np.asarray(row["smplx_vertices"], np.float32) for row in rows])
+            )
         else:
             batch.update(smplx_parameter_batch(rows, self.benchmark))
         return batch
@@ -558,7 +572,9 @@ def smplx_parameter_batch(rows: list, benchmark: Benchmark) -> dict:
         columns["jaw_pose"].append(np.asarray(row["smplx_jaw_pose"], np.float32) * face_valid)
         columns["expression"].append(_first(row["smplx_expression"] or [], NUM_EXPRESSION_COEFFS) * face_valid)
         columns["betas"].append(betas)
-        columns["transl"].append(np.asarray(row["smplx_transl"], np.float32) if transl_valid else np.zeros(3, np.float32))
+        columns["transl"].append(
+            np.asarray(row["smplx_transl"], np.float32) if transl_valid else np.zeros(3, np.float32)
+        )
         columns["gender"].append(GENDERS.index(gender))
         columns["flat_hand"].append(float(row["smplx_flat_hand_mean"]))
         columns["lhand_valid"].append(float(row["smplx_lhand_valid"]))
@@ -600,7 +616,9 @@ class _GroundTruthMeshes:
             rows = torch.nonzero(genders == code).squeeze(1)
             body_model = self.body_model(GENDERS[code])
             hands = []
-            for side, (pose_key, valid_key) in enumerate((("left_hand_pose", "lhand_valid"), ("right_hand_pose", "rhand_valid"))):
+            for side, (pose_key, valid_key) in enumerate(
+                (("left_hand_pose", "lhand_valid"), ("right_hand_pose", "rhand_valid"))
+            ):
                 # Flat-hand annotations become offsets from this model's mean hand; a missing hand is the mean hand.
                 pose = batch[pose_key][rows] - batch["flat_hand"][rows, None, None] * body_model.hand_pose_mean[side]
                 hands.append(pose * batch[valid_key][rows, None, None])
@@ -650,7 +668,7 @@ def _in_image_masks(target_vertices: torch.Tensor, batch: dict, sets: SmplxEvalu
 
 
 # ============================================================================================ helpers
-def _finite_or_none(value: float) -> Optional[float]:
+def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
@@ -663,26 +681,28 @@ def _dataset_type(result: BenchmarkResult) -> str:
     return result.name if Path(result.dataset).exists() else result.dataset
 
 
-def _write_text_atomically(path: Union[str, Path], text: str) -> None:
+def _write_text_atomically(path: str | Path, text: str) -> None:
     """Write to a temporary file beside ``path`` and rename it over ``path``: readers see old or new, never half."""
     path = Path(path)
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with handle:
+        # mkstemp makes the file private (0600); give it the replaced file's mode, or the usual 0644.
+        os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(handle.name, path)
+        os.replace(temporary, path)
     except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
+        Path(temporary).unlink(missing_ok=True)
         raise
 
 
 __all__ = [
-    "BenchmarkResult",
-    "EvaluationReport",
     "RESULTS_JSON",
     "RESULTS_MARKDOWN",
+    "BenchmarkResult",
+    "EvaluationReport",
     "evaluate",
     "smplx_parameter_batch",
     "update_model_card",

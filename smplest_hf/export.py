@@ -37,8 +37,8 @@ import numpy as np
 from .joint_sets import SUPERVISION_JOINT_NAMES
 
 OUTPUT_KINDS = ("params", "mesh", "glb", "overlay", "keypoints")
-# kind -> whether it needs vertices (a body model)
-_NEEDS_BODY_MODEL = {"params": False, "mesh": True, "glb": True, "overlay": True, "keypoints": True}
+# kind -> whether it needs vertices (a body model); "anim" (animated glTF) is for videos (`video_inference`).
+_NEEDS_BODY_MODEL = {"params": False, "mesh": True, "glb": True, "overlay": True, "keypoints": True, "anim": True}
 CAMERA_CONVENTION = "OpenCV pinhole: x right, y down, z forward (metres); pixel (u, v) = (fx * X / Z + cx, fy * Y / Z + cy)"
 
 
@@ -193,10 +193,11 @@ def keypoints_record(people: list[dict], image_size=None, image_name: str | None
     }
 
 
-def render_overlay(pixels: np.ndarray, people: list[dict], faces, scale: float = 1.0, alpha: float = 0.9) -> np.ndarray:
+def render_overlay(pixels: np.ndarray, people: list[dict], faces, scale: float = 1.0, alpha: float = 0.9, colors=None) -> np.ndarray:
     """(H, W, 3) uint8 image with the people's shaded meshes drawn over it.
 
     `scale` is `LoadedImage.scale`: the people's cameras are in original-image pixels, `pixels` may be shrunk.
+    `colors`: (people, 3) RGB in [0, 1] (default: `rendering.DEFAULT_COLORS` cycled).
     """
     from .rendering import render_meshes
 
@@ -205,7 +206,7 @@ def render_overlay(pixels: np.ndarray, people: list[dict], faces, scale: float =
     focal = np.stack([np.asarray(person["focal_length"], np.float64) for person in people]) / scale
     center = (np.stack([np.asarray(person["principal_point"], np.float64) for person in people]) + 0.5) / scale - 0.5
     vertices = np.stack([np.asarray(person["vertices"], np.float64) for person in people])
-    return render_meshes(vertices, faces, focal_length=focal, principal_point=center, background=pixels, alpha=alpha).image
+    return render_meshes(vertices, faces, focal_length=focal, principal_point=center, background=pixels, alpha=alpha, colors=colors).image
 
 
 def save_image(path, pixels: np.ndarray) -> Path:
@@ -218,13 +219,13 @@ def save_image(path, pixels: np.ndarray) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- one image
-def parse_output_kinds(text_or_kinds) -> tuple[str, ...]:
-    """"params,mesh" (or a list) -> ("params", "mesh"), validated against `OUTPUT_KINDS`."""
+def parse_output_kinds(text_or_kinds, allowed=OUTPUT_KINDS) -> tuple[str, ...]:
+    """"params,mesh" (or a list) -> ("params", "mesh"), validated against `allowed` (default `OUTPUT_KINDS`)."""
     kinds = text_or_kinds.split(",") if isinstance(text_or_kinds, str) else list(text_or_kinds)
     kinds = tuple(dict.fromkeys(kind.strip().lower() for kind in kinds if kind.strip()))
-    unknown = [kind for kind in kinds if kind not in OUTPUT_KINDS]
+    unknown = [kind for kind in kinds if kind not in allowed]
     if unknown or not kinds:
-        raise ValueError(f"Unknown output kind(s) {', '.join(map(repr, unknown)) or '(none given)'}; choose from {','.join(OUTPUT_KINDS)}.")
+        raise ValueError(f"Unknown output kind(s) {', '.join(map(repr, unknown)) or '(none given)'}; choose from {','.join(allowed)}.")
     return kinds
 
 

@@ -65,9 +65,14 @@ class _BinaryBuffer:
         self.parts, self.length = [], 0
         self.buffer_views, self.accessors = [], []
 
-    def add(self, array: np.ndarray, accessor_type: str, component_type: int, target: int, with_bounds: bool = False) -> int:
+    def add(self, array: np.ndarray, accessor_type: str, component_type: int, target: int | None, with_bounds: bool = False) -> int:
+        """Append `array` as a buffer view and an accessor; `target` None for data that is not a vertex attribute
+        or index list (animation keyframes, inverse bind matrices). Returns the accessor index."""
         data = np.ascontiguousarray(array).tobytes()
-        self.buffer_views.append({"buffer": 0, "byteOffset": self.length, "byteLength": len(data), "target": target})
+        view = {"buffer": 0, "byteOffset": self.length, "byteLength": len(data)}
+        if target is not None:
+            view["target"] = target
+        self.buffer_views.append(view)
         padding = (-len(data)) % 4
         self.parts.append(data + b"\x00" * padding)
         self.length += len(data) + padding
@@ -77,9 +82,9 @@ class _BinaryBuffer:
             "count": int(array.shape[0] if accessor_type != "SCALAR" else array.size),
             "type": accessor_type,
         }
-        if with_bounds:  # POSITION accessors must carry min and max
-            accessor["min"] = [float(v) for v in array.min(axis=0)]
-            accessor["max"] = [float(v) for v in array.max(axis=0)]
+        if with_bounds:  # POSITION accessors and animation times must carry min and max
+            accessor["min"] = [float(v) for v in np.atleast_1d(array.min(axis=0))]
+            accessor["max"] = [float(v) for v in np.atleast_1d(array.max(axis=0))]
         self.accessors.append(accessor)
         return len(self.accessors) - 1
 

@@ -27,14 +27,15 @@ use ``MeshMetrics.from_body_model(SmplxBodyModel.from_directory(DIR))``)::
     >>> import torch
     >>> from smplest_hf.metrics import MeshMetrics, MetricAccumulator, SmplxEvaluationSets, mean_primary_error
     >>> ids = torch.randperm(10475)
-    >>> sets = SmplxEvaluationSets(
-    ...     joint_regressor=torch.softmax(torch.randn(55, 10475), dim=1), j14_regressor=torch.softmax(torch.randn(14, 10475), dim=1),
-    ...     left_hand_vertex_ids=ids[:778], right_hand_vertex_ids=ids[778:1556], face_vertex_ids=ids[1556:6579])
+    >>> def rows(count):  # convex combinations of vertices, as regressor rows are
+    ...     return torch.softmax(torch.randn(count, 10475, dtype=torch.float64), dim=1)
+    >>> sets = SmplxEvaluationSets(joint_regressor=rows(55), j14_regressor=rows(14), left_hand_vertex_ids=ids[:778],
+    ...                            right_hand_vertex_ids=ids[778:1556], face_vertex_ids=ids[1556:6579])
     >>> metrics = MeshMetrics(sets, ["pve_all", "pa_pve_all", "pve_hands"])   # index sets held once
-    >>> target = torch.randn(2, 10475, 3) * 0.3                               # (N, 10475, 3) metres
+    >>> target = torch.randn(2, 10475, 3, dtype=torch.float64) * 0.3          # (N, 10475, 3) metres
     >>> accumulator = MetricAccumulator()
     >>> accumulator.update(metrics(target + 0.01, target))                   # a 1 cm shift: gone after alignment
-    >>> {name: round(value, 3) for name, value in accumulator.compute().items()}
+    >>> {name: round(value, 6) for name, value in accumulator.compute().items()}
     {'pve_all': 0.0, 'pa_pve_all': 0.0, 'pve_hands': 0.0}
     >>> mean_primary_error({"agora_val": 70.0, "ubody": 50.0})                # mm
     60.0

@@ -33,6 +33,16 @@ NUM_VERTICES = 10475
 SPLIT_FILE = "data/test-00000-of-00001.parquet"
 
 
+@pytest.fixture(autouse=True)
+def datasets_cache(tmp_path_factory, monkeypatch):
+    """Keep the datasets cache of these tests out of the user's (one folder per session: each dataset is prepared
+    once)."""
+    cache = tmp_path_factory.getbasetemp() / "datasets_cache"
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))  # for subprocesses
+    return cache
+
+
 # ================================================================================== synthetic benchmark
 def _default(feature):
     if isinstance(feature, datasets.Array2D):
@@ -80,7 +90,7 @@ def synthetic_rows(seed=0):
             smplx_num_expression=0 if index == 2 else 10,
             # Placed so that, through the virtual crop camera, parts of most bodies (hands, face) fall outside the
             # image and parts inside: the in-image rule then drops some points and some whole hands or faces.
-            smplx_transl=[0.1 * index - 0.2, 0.0, 30.0 + index],
+            smplx_transl=[0.1 * index - 0.2, -0.3 * (index % 2), 30.0 + index],
         )
         rows.append(row)
     return rows
@@ -101,9 +111,13 @@ def workspace(tmp_path_factory, synthetic_body_model_dir):
     params_dir = write_benchmark(root / "synthetic", rows)
     missing_dir = write_benchmark(root / "missing_hand", rows, drop=["smplx_left_hand_pose"])
     # The first two people again, their ground truth stored as vertices (as EHF / AGORA datasets carry it).
-    vertex_features = datasets.Features({**EHPS_FEATURES, "smplx_vertices": datasets.Array2D((NUM_VERTICES, 3), "float32")})
-    vertex_rows = [dict(row, smplx_vertices=reference_ground_truth(row, synthetic_body_model_dir, "per_sample", "as_annotated", False).numpy()[0])
-                   for row in rows[:2]]  # fmt: skip
+    vertex_features = datasets.Features(
+        {**EHPS_FEATURES, "smplx_vertices": datasets.Array2D((NUM_VERTICES, 3), "float32")}
+    )
+    vertex_rows = []
+    for row in rows[:2]:
+        mesh = reference_ground_truth(row, synthetic_body_model_dir, "per_sample", "as_annotated", translated=False)
+        vertex_rows.append(dict(row, smplx_vertices=mesh.numpy()[0]))
     vertices_dir = write_benchmark(root / "vertices", vertex_rows, features=vertex_features)
     torch.manual_seed(0)
     model_dir = root / "tiny_model"
@@ -191,7 +205,9 @@ def reference_results(dataset_dir, benchmark, model_dir, body_model_dir, max_sam
         if benchmark.ground_truth == "smplx_vertices":
             target = torch.tensor(np.asarray(row["smplx_vertices"], np.float32))[None]
         else:
-            target = reference_ground_truth(row, body_model_dir, benchmark.gender, benchmark.betas, benchmark.visibility == "in_image")
+            target = reference_ground_truth(
+                row, body_model_dir, benchmark.gender, benchmark.betas, benchmark.visibility == "in_image"
+            )
         masks = None
         if benchmark.visibility == "in_image":
             box = inputs["processed_boxes"][0]
@@ -240,7 +256,6 @@ def test_end_to_end_matches_an_independent_per_sample_computation(workspace, syn
         batch_size=2,  # 5 people: the last batch is short
         output_dir=output_dir,
         progress=False,
-        cache_dir=str(workspace["root"] / "cache"),
     )
     saved = json.loads((output_dir / "results.json").read_text())
     markdown = (output_dir / "results.md").read_text()
@@ -259,23 +274,29 @@ def test_end_to_end_matches_an_independent_per_sample_computation(workspace, syn
             else:
                 assert entry["metrics"][metric] == pytest.approx(value, rel=1e-4, abs=1e-3), (name, metric)
         assert entry["primary_error"] == entry["metrics"]["pve_all"]
-        assert f"| {benchmark.title} | {entry['num_samples']} | **{entry['primary_error']:.2f}** (PVE all) |" in markdown
+        assert (
+            f"| {benchmark.title} | {entry['num_samples']} | **{entry['primary_error']:.2f}** (PVE all) |" in markdown
+        )
 
-    # The in-image rule drops the whole face in some samples (and keeps it in others), and changes every figure.
+    # The in-image rule drops whole hands and faces in some samples (and keeps them in others).
     counts = saved["benchmarks"]["synthetic_ubody"]["samples_per_metric"]
-    assert 0 < counts["pve_face"] < 5 and counts["pve_all"] == 5
+    assert 0 < counts["pve_hands"] < 5 and 0 < counts["pve_face"] < 5 and counts["pve_all"] == 5
     sx = saved["benchmarks"]["synthetic_sx"]["metrics"]
     assert saved["benchmarks"]["synthetic_ubody"]["metrics"]["pve_hands"] != pytest.approx(sx["pve_hands"], rel=1e-3)
     # Stored vertices of the first two people give what their parameters give (same mesh either way).
     only_two = reference_results(workspace["params_dir"], get_benchmark("synthetic_sx"), workspace["model_dir"],
                                  synthetic_body_model_dir, max_samples=2)  # fmt: skip
-    assert saved["benchmarks"]["synthetic_vertices"]["metrics"]["pve_all"] == pytest.approx(only_two["pve_all"][0], rel=1e-5)
+    assert saved["benchmarks"]["synthetic_vertices"]["metrics"]["pve_all"] == pytest.approx(
+        only_two["pve_all"][0], rel=1e-5
+    )
 
     primaries = [saved["benchmarks"][name]["primary_error"] for name in saved["benchmarks"]]
     assert saved["mpe"]["value"] == pytest.approx(np.mean(primaries), rel=1e-12)
     assert saved["mpe"]["is_paper_benchmark_set"] is False
     assert report.mpe == pytest.approx(saved["mpe"]["value"])
-    assert markdown.rstrip().splitlines()[-3].startswith(f"| **MPE** | 3 benchmarks | **{saved['mpe']['value']:.2f}** |")
+    assert (
+        markdown.rstrip().splitlines()[-3].startswith(f"| **MPE** | 3 benchmarks | **{saved['mpe']['value']:.2f}** |")
+    )
     assert isinstance(report, EvaluationReport) and [b.name for b in report.benchmarks] == list(saved["benchmarks"])
 
 
@@ -312,7 +333,9 @@ def test_cli_exit_codes_files_and_model_card(workspace, synthetic_body_model_dir
 
     card = ModelCard.load(model_dir / "README.md")
     entries = {(entry.dataset_name, entry.metric_type): entry.metric_value for entry in card.data.eval_results}
-    assert entries[("Synthetic (SX rules)", "pve_all")] == round(saved["benchmarks"]["synthetic_sx"]["metrics"]["pve_all"], 2)
+    assert entries[("Synthetic (SX rules)", "pve_all")] == round(
+        saved["benchmarks"]["synthetic_sx"]["metrics"]["pve_all"], 2
+    )
     assert ("MPE: Synthetic (SX rules)", "mpe") in entries
     assert "model-index" in (model_dir / "README.md").read_text()
 
@@ -326,7 +349,9 @@ def test_cli_exit_codes_files_and_model_card(workspace, synthetic_body_model_dir
     for message, arguments in bad_runs.items():
         assert main(["evaluate", str(model_dir), *arguments, *common]) == 2, message
         assert message in capsys.readouterr().err
-    assert main(["evaluate", str(model_dir), "--benchmarks", "synthetic_sx", "--body-model", str(tmp_path / "none")]) == 2
+    assert (
+        main(["evaluate", str(model_dir), "--benchmarks", "synthetic_sx", "--body-model", str(tmp_path / "none")]) == 2
+    )
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -347,3 +372,41 @@ def test_registry_entries_follow_the_protocol():
         Benchmark(name="x", title="x", dataset="d", metrics=("pa_pve_all",))
     with pytest.raises(ValueError, match="ground_truth"):
         Benchmark(name="x", title="x", dataset="d", metrics=("mpjpe_lsp14",), primary_metric="mpjpe_lsp14")
+
+
+_DISTRIBUTED_SCRIPT = """
+import sys
+from smplest_hf.benchmark_registry import Benchmark, register_benchmark
+from smplest_hf.cli import main
+
+model_dir, dataset_dir, body_model_dir, output_dir = sys.argv[1:5]
+register_benchmark(Benchmark(name="synthetic_sx", title="Synthetic (SX rules)", dataset=dataset_dir,
+                             metrics=%r, gender="per_sample"))
+sys.exit(main(["evaluate", model_dir, "--benchmarks", "synthetic_sx", "--body-model", body_model_dir,
+               "--batch-size", "2", "--output-dir", output_dir]))
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_count_every_sample_once(workspace, synthetic_body_model_dir, tmp_path):
+    """5 people over 2 CPU processes with batches of 2: Accelerate pads the last batches with repeated samples,
+    gather_for_metrics must drop them, so the figures equal the one-sample-at-a-time reference."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "evaluate_distributed.py"
+    script.write_text(_DISTRIBUTED_SCRIPT % (SMPLX_TARGET_METRICS,))
+    output_dir = tmp_path / "out"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script),
+               str(workspace["model_dir"]), str(workspace["params_dir"]), str(synthetic_body_model_dir), str(output_dir)]  # fmt: skip
+    environment = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600, check=False)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    saved = json.loads((output_dir / "results.json").read_text())["benchmarks"]["synthetic_sx"]
+    expected = reference_results(workspace["params_dir"], get_benchmark("synthetic_sx"), workspace["model_dir"],
+                                 synthetic_body_model_dir)  # fmt: skip
+    assert saved["num_samples"] == 5
+    for metric, (value, count) in expected.items():
+        assert saved["samples_per_metric"][metric] == count, metric
+        assert saved["metrics"][metric] == pytest.approx(value, rel=1e-4, abs=1e-3), metric

@@ -1,0 +1,65 @@
+"""Helpers of `examples/train.py`: the config file, optimiser and schedule, freezing, checkpoints, logging.
+
+The training loop itself is `examples/train.py` (a plain Accelerate loop); the data side (EHPS datasets,
+augmentation, mixing) is `hub_datasets`. Nothing here imports `hub_datasets`.
+
+```python
+>>> from smplest_hf.training import TrainingConfig, build_optimizer, warmup_cosine_schedule
+>>> config = TrainingConfig.from_yaml("examples/configs/tiny_synthetic.yaml")   # doctest: +SKIP
+```
+"""
+
+from .body_model import Float32BodyModel
+from .checkpointing import (
+    checkpoint_path,
+    latest_checkpoint,
+    list_checkpoints,
+    prune_checkpoints,
+    read_trainer_state,
+    resolve_resume_checkpoint,
+    save_model_directory,
+    write_json_atomically,
+)
+from .config import (
+    CheckpointOptions,
+    DataOptions,
+    DatasetSource,
+    EvaluationOptions,
+    LoggingOptions,
+    ModelOptions,
+    OptimizationOptions,
+    TrainingConfig,
+    TrainingConfigError,
+)
+from .sampling import EpochShuffleSampler
+from .optimization import WarmupCosineFactor, build_optimizer, freeze_layers, warmup_cosine_schedule
+from .tracking import JsonlTracker, read_metrics, select_trackers
+
+__all__ = [
+    "CheckpointOptions",
+    "DataOptions",
+    "DatasetSource",
+    "EpochShuffleSampler",
+    "EvaluationOptions",
+    "Float32BodyModel",
+    "JsonlTracker",
+    "LoggingOptions",
+    "ModelOptions",
+    "OptimizationOptions",
+    "TrainingConfig",
+    "TrainingConfigError",
+    "WarmupCosineFactor",
+    "build_optimizer",
+    "checkpoint_path",
+    "freeze_layers",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "prune_checkpoints",
+    "read_metrics",
+    "read_trainer_state",
+    "resolve_resume_checkpoint",
+    "save_model_directory",
+    "select_trackers",
+    "warmup_cosine_schedule",
+    "write_json_atomically",
+]

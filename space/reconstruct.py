@@ -1,0 +1,345 @@
+"""The Space's work, without any UI: load the pipeline once, check uploads, reconstruct images and videos, write
+the files users download. `app.py` wires these functions to Gradio; tests call them directly too.
+
+User mistakes (not an image, too large, too long, ...) raise `DemoInputError` with a one-line message that the
+UI shows as is; anything else is a bug and is logged with its traceback.
+
+```python
+>>> from settings import SpaceSettings
+>>> from reconstruct import load_demo_pipeline, reconstruct_image
+>>> demo = load_demo_pipeline(SpaceSettings.from_env())                         # doctest: +SKIP
+>>> result = reconstruct_image(demo, "examples/person_standing.jpg", "out/")    # doctest: +SKIP
+>>> result.people, result.overlay.name, result.scene_glb.name                   # doctest: +SKIP
+(1, 'image.png', 'image.glb')
+```
+"""
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from settings import AUTO_DETECTOR, NO_DETECTOR, SpaceSettings, model_location, synthetic_body_model_dir
+
+logger = logging.getLogger("smplest_space")
+
+
+class DemoInputError(ValueError):
+    """Something about the user's upload or choices that they can fix; the message says what and how."""
+
+
+@dataclass
+class DemoPipeline:
+    """The loaded pipeline plus what the UI needs to know about it.
+
+    Attributes:
+        pipeline: the `SmplestXPipeline` (model, body model, detector), loaded once.
+        settings: the `SpaceSettings` it was loaded with (limits included).
+        notes: lines for the UI describing the setup (model, body model, detector or whole-image mode).
+        lock: held while a request changes the detector's options and runs the model (one request at a time
+            per pipeline: the image and video tabs share it).
+    """
+
+    pipeline: object
+    settings: SpaceSettings
+    notes: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def has_detector(self) -> bool:
+        return self.pipeline.detector is not None
+
+
+def load_demo_pipeline(settings: SpaceSettings) -> DemoPipeline:
+    """Build the `SmplestXPipeline` the settings describe (see `settings.py` for the defaults)."""
+    from smplest_hf.detection import DEFAULT_DETECTOR, PersonDetector
+    from smplest_hf.pipeline import SmplestXPipeline, resolve_device, resolve_dtype
+
+    notes = []
+    model = model_location(settings)
+    body_model_dir = settings.body_model_dir or synthetic_body_model_dir()
+    if not settings.body_model_dir:
+        notes.append("Body model: the synthetic SMPL-X-format stand-in (set SMPLX_MODEL_DIR to real SMPL-X files).")
+    device = resolve_device(settings.device)
+    dtype = resolve_dtype(settings.dtype, device)
+    detector = None
+    detector_name = settings.detector.strip() or AUTO_DETECTOR
+    if detector_name.lower() != NO_DETECTOR:
+        name = DEFAULT_DETECTOR if detector_name.lower() == AUTO_DETECTOR else detector_name
+        try:
+            detector = PersonDetector.from_pretrained(name, device=device, dtype=dtype, max_people=settings.max_people)
+        except ValueError as error:
+            if detector_name.lower() != AUTO_DETECTOR:
+                raise  # a detector the user asked for by name: fail at start, loudly
+            logger.warning("No person detector (%s); each image is treated as one person.", error)
+    if detector is None:
+        notes.append("No person detector: each image or frame is treated as one person filling it.")
+    else:
+        notes.append(f"Person detector: {detector.name}.")
+    pipeline = SmplestXPipeline(
+        model, body_model_dir=body_model_dir, detector=detector or NO_DETECTOR, device=device, dtype=dtype,
+        batch_size=settings.batch_size, max_pixels=int(settings.work_megapixels * 1_000_000),
+    )  # fmt: skip
+    notes.insert(0, f"Model: {model} on {pipeline.device} ({str(pipeline.dtype).removeprefix('torch.')}).")
+    return DemoPipeline(pipeline=pipeline, settings=settings, notes=notes)
+
+
+@contextlib.contextmanager
+def detector_options(demo: DemoPipeline, threshold: float, multi_person: bool):
+    """Hold the pipeline for one request with the detector set to this request's threshold and people count."""
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise DemoInputError(f"The detection threshold must be between 0 and 1, got {threshold}.")
+    with demo.lock:
+        detector = demo.pipeline.detector
+        if detector is not None:
+            detector.threshold = float(threshold)
+            detector.max_people = demo.settings.max_people if multi_person else 1
+        yield demo.pipeline
+
+
+# -------------------------------------------------------------------------------------------- uploads
+def check_upload(path, settings: SpaceSettings, kind: str) -> Path:
+    """The uploaded file exists, is not empty and is within the upload size limit."""
+    if path is None or str(path) == "":
+        raise DemoInputError(f"No {kind} given: upload one or pick an example.")
+    path = Path(path)
+    if not path.is_file():
+        raise DemoInputError(f"The uploaded {kind} {path.name!r} could not be found; upload it again.")
+    size = path.stat().st_size
+    if size == 0:
+        raise DemoInputError(f"The uploaded {kind} {path.name!r} is empty (0 bytes).")
+    if size > settings.max_upload_bytes:
+        raise DemoInputError(
+            f"The uploaded {kind} is {size / 2**20:.1f} MB; this demo accepts up to {settings.max_upload_mb:g} MB. "
+            f"Upload a smaller {kind}."
+        )
+    return path
+
+
+def check_image_upload(path, settings: SpaceSettings, label: str = "image"):
+    """Size limits, then a cheap header check (format, pixel count) before any decoding."""
+    from smplest_hf.image_io import ImageReadError, check_image_file
+
+    path = check_upload(path, settings, "image")
+    try:
+        height, width = check_image_file(path)
+    except ImageReadError:
+        raise DemoInputError(f"{label!r} is not an image this demo can read (JPEG, PNG, WebP, BMP, TIFF, ...).") from None
+    megapixels = height * width / 1e6
+    if megapixels > settings.max_megapixels:
+        raise DemoInputError(
+            f"The image is {width} x {height} pixels ({megapixels:.1f} MP); this demo accepts up to "
+            f"{settings.max_megapixels:g} MP. Downscale it first."
+        )
+    return path
+
+
+# -------------------------------------------------------------------------------------------- outputs
+def new_request_folder(settings: SpaceSettings) -> Path:
+    """A fresh folder for one request's files; request folders older than `keep_outputs_seconds` are removed."""
+    root = Path(settings.output_dir) if settings.output_dir else Path(tempfile.gettempdir()) / "smplest_space"
+    root.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - settings.keep_outputs_seconds
+    for old in root.glob("request_*"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix="request_", dir=root))
+
+
+def write_archive(path: Path, files: list[Path], root: Path) -> Path:
+    """A .zip of `files` with their paths relative to `root` (written to a temporary name, then moved)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in files:
+            archive.write(file, file.relative_to(root).as_posix())
+    temporary.replace(path)
+    return path
+
+
+# -------------------------------------------------------------------------------------------- images
+@dataclass
+class ImageReconstruction:
+    """Files of one reconstructed image (paths inside the request folder).
+
+    Attributes:
+        people: how many people were found.
+        overlay: PNG, the shaded meshes over the image (the input's size up to `work_megapixels`).
+        scene_glb: all people in one .glb (camera frame, glTF axes), None when nobody was found.
+        parameter_files: per person SMPL-X `.npz` + camera `.json`, and the keypoints `.json`.
+        mesh_files: per person `.obj` and `.ply`.
+        archive: a .zip of everything.
+        summary: Markdown lines for the UI.
+    """
+
+    people: int
+    overlay: Path
+    scene_glb: Path | None
+    parameter_files: list[Path]
+    mesh_files: list[Path]
+    archive: Path
+    summary: str
+
+
+def reconstruct_image(demo: DemoPipeline, image_path, output_dir, threshold: float = 0.5, multi_person: bool = True,
+                      label: str | None = None) -> ImageReconstruction:  # fmt: skip
+    """Recover every person in one image and write every output kind (see `ImageReconstruction`).
+
+    Raises:
+        DemoInputError: missing, empty, oversize, unreadable or too large image; bad threshold.
+    """
+    from smplest_hf.export import export_image_results
+    from smplest_hf.image_io import ImageReadError
+
+    label = label or Path(str(image_path)).name
+    path = check_image_upload(image_path, demo.settings, label)
+    output_dir = Path(output_dir)
+    start = time.perf_counter()
+    with detector_options(demo, threshold, multi_person) as pipeline:
+        try:
+            image = pipeline.load_images([path])[0]
+        except ImageReadError:  # header fine, pixels not: truncated or corrupt
+            raise DemoInputError(f"{label!r} could not be decoded: the file is corrupt or truncated.") from None
+        people = pipeline.run([image])[0]
+    seconds = time.perf_counter() - start
+    image.name = label
+    written = export_image_results(output_dir, "image", image, people, pipeline.faces)
+    by_folder = {}
+    for file in written:
+        by_folder.setdefault(file.parent.name, []).append(file)
+    archive = write_archive(output_dir / "smplest_x_image_results.zip", written, output_dir)
+    height, width = image.original_size
+    summary = [f"**{len(people)} {'person' if len(people) == 1 else 'people'}** found in {label} ({width} x {height}) "
+               f"in {seconds:.2f} s."]  # fmt: skip
+    if image.scale != 1.0:
+        summary.append(f"The image was processed at 1/{image.scale:.2f} of its size (limit {demo.settings.work_megapixels:g} MP); "
+                       "parameters and keypoints are in original pixels.")  # fmt: skip
+    if not people:
+        summary.append("Nobody found: lower the detection threshold or try another image.")
+    return ImageReconstruction(
+        people=len(people),
+        overlay=by_folder["overlays"][0],
+        scene_glb=by_folder["glb"][0] if people else None,
+        parameter_files=by_folder.get("params", []) + by_folder.get("keypoints", []),
+        mesh_files=by_folder.get("meshes", []),
+        archive=archive,
+        summary="\n\n".join(summary),
+    )
+
+
+# -------------------------------------------------------------------------------------------- videos
+@dataclass
+class VideoReconstruction:
+    """Files of one reconstructed video (paths inside the request folder).
+
+    Attributes:
+        frames, tracks: frames processed and people tracks found.
+        overlay_video: MP4 (H.264) of the shaded meshes over the frames.
+        animation_glb: animated .glb of every track, or None when this smplest_hf has no animated-glTF writer yet.
+        preview_glb: static .glb of the people in the middle frame (what the 3D view shows without animation).
+        parameter_files: per track the SMPL-X parameter sequence `.npz` + a `.json` (frames, camera).
+        archive: a .zip of everything.
+        summary: Markdown lines for the UI.
+    """
+
+    frames: int
+    tracks: int
+    overlay_video: Path
+    animation_glb: Path | None
+    preview_glb: Path | None
+    parameter_files: list[Path]
+    archive: Path
+    summary: str
+
+
+def check_video_upload(path, settings: SpaceSettings, label: str = "video"):
+    """Size limit, then open the video and check its length against the limits (before any model work)."""
+    from smplest_hf.video_io import VideoReadError, read_video_info
+
+    path = check_upload(path, settings, "video")
+    try:
+        info = read_video_info(path, max_frames=None)
+    except VideoReadError:
+        raise DemoInputError(f"{label!r} is not a video this demo can read (MP4, MOV, WebM, AVI, MKV, ...).") from None
+    seconds = info.frame_count / float(info.fps)
+    if seconds > settings.max_video_seconds + 0.5 / float(info.fps):
+        raise DemoInputError(
+            f"The video is {seconds:.1f} s long; this demo processes videos up to {settings.max_video_seconds:g} s. "
+            "Trim it and upload it again."
+        )
+    if info.frame_count > settings.max_video_frames:
+        raise DemoInputError(
+            f"The video has {info.frame_count} frames; this demo processes up to {settings.max_video_frames} frames. "
+            "Trim it or lower its frame rate."
+        )
+    return path, info
+
+
+def reconstruct_video(demo: DemoPipeline, video_path, output_dir, threshold: float = 0.5, multi_person: bool = True,
+                      smoothing: bool = True, progress=None, label: str | None = None) -> VideoReconstruction:  # fmt: skip
+    """Track and recover every person through a video and write the outputs (see `VideoReconstruction`).
+
+    Args:
+        progress: optional `callable(frames_done, total_frames)`, called after each batch of frames.
+
+    Raises:
+        DemoInputError: missing, empty, oversize, unreadable, too long or corrupt video; bad threshold.
+    """
+    from smplest_hf.video_io import VideoReadError
+
+    from video_adapter import FrameLimitExceeded, process_video
+
+    label = label or Path(str(video_path)).name
+    path, info = check_video_upload(video_path, demo.settings, label)
+    output_dir = Path(output_dir)
+    start = time.perf_counter()
+    with detector_options(demo, threshold, multi_person) as pipeline:
+        try:
+            result = process_video(pipeline, path, output_dir, smoothing=smoothing,
+                                   max_frames=demo.settings.max_video_frames, progress=progress)  # fmt: skip
+        except VideoReadError:
+            raise DemoInputError(f"{label!r} could not be decoded to the end: the file is corrupt or truncated.") from None
+        except FrameLimitExceeded:  # the header undercounted the frames
+            raise DemoInputError(
+                f"The video has more than {demo.settings.max_video_frames} frames, the most this demo processes. "
+                "Trim it and upload it again."
+            ) from None
+    seconds = time.perf_counter() - start
+    written = [result.overlay_video, *result.parameter_files]
+    written += [path for path in (result.animation_glb, result.preview_glb) if path is not None]
+    archive = write_archive(output_dir / "smplest_x_video_results.zip", written, output_dir)
+    summary = [
+        f"**{result.tracks} {'track' if result.tracks == 1 else 'tracks'}** over {result.frames} frames of {label} "
+        f"({info.width} x {info.height}, {float(info.fps):.3g} fps) in {seconds:.1f} s "
+        f"({result.frames / max(seconds, 1e-9):.1f} frames/s); smoothing {'on' if smoothing else 'off'}."
+    ]
+    if result.animation_glb is None:
+        summary.append("The 3D view shows the middle frame (animated glTF export is not available in this smplest_hf version).")
+    if not result.tracks:
+        summary.append("Nobody found: lower the detection threshold or try another video.")
+    return VideoReconstruction(
+        frames=result.frames, tracks=result.tracks, overlay_video=result.overlay_video,
+        animation_glb=result.animation_glb, preview_glb=result.preview_glb, parameter_files=result.parameter_files,
+        archive=archive, summary="\n\n".join(summary),
+    )  # fmt: skip
+
+
+__all__ = [
+    "DemoInputError",
+    "DemoPipeline",
+    "ImageReconstruction",
+    "VideoReconstruction",
+    "check_image_upload",
+    "check_upload",
+    "check_video_upload",
+    "detector_options",
+    "load_demo_pipeline",
+    "new_request_folder",
+    "reconstruct_image",
+    "reconstruct_video",
+]

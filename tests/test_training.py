@@ -1,0 +1,345 @@
+"""Training: config files, schedule, freezing, the float32 body model, the sampler, logging, and `examples/train.py`
+end to end on a small synthetic dataset — the loss falls, two CPU processes hold identical weights, and a run
+resumed from a mid-run checkpoint reproduces the uninterrupted run's next losses exactly."""
+
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
+from smplest_hf.training import (
+    EpochShuffleSampler,
+    Float32BodyModel,
+    JsonlTracker,
+    TrainingConfig,
+    TrainingConfigError,
+    build_optimizer,
+    freeze_layers,
+    read_metrics,
+    select_trackers,
+    warmup_cosine_schedule,
+)
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+CONFIGS = REPOSITORY / "examples" / "configs"
+TRAIN_SCRIPT = REPOSITORY / "examples" / "train.py"
+MINIMAL = {"output_dir": "out", "data": {"train": [{"path": "data/synthetic"}]}}
+
+
+# ============================================================================================== config
+def test_config_file_and_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({**MINIMAL, "optimization": {"learning_rate": "1e-5", "batch_size": 4}}))
+    config = TrainingConfig.from_yaml(path, ["--optimization.batch_size=8", "--model.config_overrides={drop_path_rate: 0.2}",
+                                             "--data.train=[{path: a}, {path: b, split: val, sample_interval: 5}]"])  # fmt: skip
+    assert config.optimization.learning_rate == 1e-5  # YAML reads 1e-5 as a string: converted
+    assert config.optimization.batch_size == 8
+    assert config.model.config_overrides == {"drop_path_rate": 0.2}
+    assert [(s.path, s.split, s.sample_interval) for s in config.data.train] == [("a", "train", 1), ("b", "val", 5)]
+    assert TrainingConfig.from_dict(config.to_dict()) == config  # round trip (what checkpoints store)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["--optimization.learning_rat=1"], r"unknown key\(s\) \['optimization.learning_rat'\].*learning_rate"),
+        (["--optimization.batch_size=eight"], r"optimization.batch_size must be an integer, got 'eight'"),
+        (["--optimization.min_learning_rate=1"], r"min_learning_rate must be in \[0, learning_rate"),
+        (["--optimization.mixed_precision=fp8"], r"mixed_precision must be no, fp16, bf16"),
+        (["--data.train=[]"], r"data.train is empty"),
+        (["--model.vitpose_checkpoint=v.pth", "--model.from_pretrained=m"], r"cannot be combined"),
+        (["--data.train=data/x"], r"data.train must be a list of datasets"),
+        (["--optimization=8"], r"optimization must be a mapping"),
+    ],
+)
+def test_config_errors_name_the_key(overrides, message):
+    with pytest.raises(TrainingConfigError, match=message):
+        TrainingConfig.from_dict(MINIMAL, overrides)
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path):
+    with pytest.raises(TrainingConfigError, match="does not exist"):
+        TrainingConfig.from_yaml(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("name", ["tiny_synthetic", "s", "b", "l", "h"])
+def test_shipped_configs_load(name):
+    config = TrainingConfig.from_yaml(CONFIGS / f"{name}.yaml")
+    if name == "tiny_synthetic":
+        assert config.model.preset == "tiny"
+        return
+    # The original recipes (SMPLer-X configs for S/B/L, SMPLest-X's for H): Adam = AdamW without decay,
+    # lr 1e-5 cosine-annealed to 1e-6, no warm-up, no clipping, ViTPose-initialised encoder of the same size.
+    o = config.optimization
+    assert config.model.preset == name and config.model.vitpose_checkpoint.endswith(".pth")
+    assert (o.learning_rate, o.min_learning_rate, o.warmup_steps, o.weight_decay, o.max_grad_norm) == (1e-5, 1e-6, 0, 0.0, None)
+    assert (o.batch_size, o.epochs) == {"s": (32, 10), "b": (32, 10), "l": (32, 10), "h": (16, 20)}[name]
+    assert config.data.bbox_ratio is None and config.data.mixing == "balance"
+
+
+def test_distributed_config_files_parse():
+    fsdp = yaml.safe_load((CONFIGS / "accelerate_fsdp_h.yaml").read_text())
+    assert fsdp["distributed_type"] == "FSDP" and fsdp["fsdp_config"]["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+    deepspeed = yaml.safe_load((CONFIGS / "accelerate_deepspeed_zero2_h.yaml").read_text())
+    assert deepspeed["distributed_type"] == "DEEPSPEED"
+    zero = json.loads((CONFIGS / "deepspeed_zero2_h.json").read_text())
+    assert zero["zero_optimization"]["stage"] == 2
+
+
+# ============================================================================================ schedule
+def test_schedule_without_warmup_is_the_originals_cosine_annealing():
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    ours = warmup_cosine_schedule(torch.optim.AdamW([parameter], lr=1e-5), 50, min_learning_rate=1e-6)
+    reference_optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-5)
+    reference = torch.optim.lr_scheduler.CosineAnnealingLR(reference_optimizer, T_max=50, eta_min=1e-6)
+    for _ in range(50):
+        assert ours.get_last_lr()[0] == pytest.approx(reference.get_last_lr()[0], rel=1e-9, abs=1e-15)
+        ours.optimizer.step(), reference_optimizer.step(), ours.step(), reference.step()
+    assert ours.get_last_lr()[0] == pytest.approx(1e-6)
+
+
+def test_schedule_warmup_is_linear_then_cosine_from_the_peak():
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=2e-4)
+    scheduler = warmup_cosine_schedule(optimizer, 110, min_learning_rate=0.0, warmup_steps=10)
+    rates = []
+    for _ in range(111):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step(), scheduler.step()
+    assert rates[:11] == pytest.approx([2e-4 * k / 10 for k in range(11)])
+    assert rates[60] == pytest.approx(1e-4)  # half way through the cosine: (1 + cos(pi / 2)) / 2
+    assert rates[110] == pytest.approx(0.0, abs=1e-15)
+    assert scheduler.state_dict()["lr_lambdas"][0]["warmup_steps"] == 10  # saved with checkpoints
+
+
+# ===================================================================================== freezing, optim
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny"))
+
+
+def test_freezing_options(tiny_model):
+    def frozen(**options):
+        model = SmplestXForHumanMeshRecovery(tiny_model.config)
+        names = freeze_layers(model, **options)
+        assert names == [n for n, p in model.named_parameters() if not p.requires_grad]
+        return {n.split(".")[1] + ("." + n.split(".")[2] if n.startswith("encoder.layers") else "") for n in names}, model
+
+    names, model = frozen(encoder_layers=2)
+    assert names == {"embeddings", "layers.0", "layers.1"}
+    assert model.encoder.embeddings.task_tokens.requires_grad  # new, never pretrained: stays trainable
+    assert frozen(encoder_layers=-1)[0] == {"embeddings", "final_norm"} | {f"layers.{i}" for i in range(4)}
+    names, model = frozen(encoder=True)
+    assert not model.encoder.embeddings.task_tokens.requires_grad and all(p.requires_grad for p in model.decoder.parameters())
+    assert frozen(patch_embedding=True)[0] == {"embeddings"}
+    with pytest.raises(ValueError, match=r"encoder_layers must be in \[-1, 4\]"):
+        frozen(encoder_layers=5)
+
+
+def test_optimizer_skips_frozen_parameters_and_decays_only_weight_matrices(tiny_model):
+    model = SmplestXForHumanMeshRecovery(tiny_model.config)
+    freeze_layers(model, encoder=True)
+    optimizer = build_optimizer(model, 1e-4, weight_decay=0.05)
+    decayed, plain = ({id(p) for p in group["params"]} for group in optimizer.param_groups)
+    named = dict(model.named_parameters())
+    assert optimizer.param_groups[0]["weight_decay"] == 0.05 and optimizer.param_groups[1]["weight_decay"] == 0.0
+    assert decayed | plain == {id(p) for p in model.decoder.parameters()}
+    assert id(named["decoder.readouts.betas.weight"]) in decayed and id(named["decoder.readouts.betas.bias"]) in plain
+    assert id(named["decoder.position_embedding"]) in plain
+    freeze_layers(model, encoder=True)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    with pytest.raises(ValueError, match="Every parameter is frozen"):
+        build_optimizer(model, 1e-4)
+
+
+# ================================================================================= float32 body model
+def test_float32_body_model_ignores_autocast_and_dtype_casts(synthetic_body_model_dir):
+    from smplest_hf.body_model import SmplxBodyModel
+
+    body = SmplxBodyModel.from_directory(synthetic_body_model_dir)
+    generator = torch.Generator().manual_seed(0)
+    parameters = {
+        "global_orient": torch.randn(3, 3, generator=generator) * 0.5, "body_pose": torch.randn(3, 21, 3, generator=generator) * 0.3,
+        "left_hand_pose": torch.randn(3, 15, 3, generator=generator) * 0.3, "right_hand_pose": torch.randn(3, 15, 3, generator=generator) * 0.3,
+        "jaw_pose": torch.randn(3, 3, generator=generator) * 0.1, "betas": torch.randn(3, 10, generator=generator),
+        "expression": torch.randn(3, 10, generator=generator), "transl": torch.tensor([[0.0, 0.0, 10.0]] * 3),
+    }  # fmt: skip
+    reference = body(**parameters).vertices
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        plain = body(**parameters).vertices  # what `attach_body_model(body)` computes under bf16 autocast
+        wrapped = Float32BodyModel(body).to(dtype=torch.bfloat16)(**parameters).vertices
+    assert (plain.float() - reference).abs().max() > 1e-4  # the problem the wrapper exists for
+    assert wrapped.dtype == torch.float32 and torch.equal(wrapped, reference)
+    assert list(Float32BodyModel(body).buffers()) == []  # nothing for DDP to broadcast or FSDP to cast
+
+
+# ============================================================================================ sampler
+def test_sampler_order_depends_on_seed_and_epoch_only_and_shards_disjointly():
+    from accelerate.data_loader import BatchSamplerShard
+    from torch.utils.data import BatchSampler
+
+    sampler = EpochShuffleSampler(24, seed=3)
+    epoch0 = list(sampler)
+    sampler.set_epoch(1)
+    assert sorted(epoch0) == list(range(24)) and list(sampler) != epoch0
+    sampler.set_epoch(0)
+    assert list(sampler) == epoch0 == np.random.default_rng([3, 0]).permutation(24).tolist()
+    shards = [
+        [i for batch in BatchSamplerShard(BatchSampler(sampler, 4, drop_last=True), num_processes=2, process_index=rank) for i in batch]
+        for rank in range(2)
+    ]  # fmt: skip
+    assert not set(shards[0]) & set(shards[1]) and sorted(shards[0] + shards[1]) == list(range(24))
+    assert shards[0][:4] == epoch0[:4] and shards[1][:4] == epoch0[4:8]  # batch k of the order -> process k % 2
+
+
+# ============================================================================================ logging
+def test_jsonl_tracker_and_tracker_selection(tmp_path):
+    tracker = JsonlTracker(tmp_path)
+    tracker.log({"train/loss": torch.tensor(2.0)}, step=1)
+    tracker.log({"train/loss": 1.0, "eval/pve_all": float("nan")}, step=2)
+    tracker.log({"train/loss": 0.5}, step=2)  # a resumed run repeating step 2
+    assert read_metrics(tmp_path / "metrics.jsonl") == {1: {"train/loss": 2.0}, 2: {"train/loss": 0.5, "eval/pve_all": None}}
+    selected = select_trackers(["tensorboard"], tmp_path)
+    assert isinstance(selected[-1], JsonlTracker)
+    has_tensorboard = importlib.util.find_spec("tensorboard") is not None
+    assert ("tensorboard" in selected) == has_tensorboard  # missing: dropped with a warning, not an error
+    with pytest.raises(ValueError, match="unknown tracker"):
+        select_trackers(["tensorbored"], tmp_path)
+
+
+# ======================================================================================= end to end
+@pytest.fixture(scope="module")
+def synthetic_data(tmp_path_factory, synthetic_body_model_dir):
+    """64 training and 16 held-out synthetic people (128 x 96 images: the crops are upsampled, that is fine)."""
+    from hub_datasets.synthetic import synthesize_dataset
+
+    root = tmp_path_factory.mktemp("synthetic_data")
+    synthesize_dataset(root, 64, seed=0, body_model_dir=synthetic_body_model_dir, image_size=(128, 96))
+    synthesize_dataset(root, 16, seed=1, body_model_dir=synthetic_body_model_dir, image_size=(128, 96), split="test")
+    return root
+
+
+@pytest.fixture(scope="module")
+def train_script():
+    spec = importlib.util.spec_from_file_location("smplest_train_script", TRAIN_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _arguments(output_dir, data_dir, body_model_dir, *extra):
+    return [
+        "--config", str(CONFIGS / "tiny_synthetic.yaml"), f"--output_dir={output_dir}",
+        f"--data.train=[{{path: {data_dir}}}]", f"--model.body_model_dir={body_model_dir}",
+        "--data.num_workers=0", "--logging.every_steps=1", "--logging.progress_bar=false",
+        "--evaluation.dataset=null", "--checkpointing.every_steps=0", "--checkpointing.save_final_state=false",
+        "--optimization.batch_size=8", *extra,
+    ]  # fmt: skip
+
+
+def _train_in_process(train_script, arguments):
+    from accelerate.state import AcceleratorState, GradientState
+
+    try:
+        return train_script.main(arguments)
+    finally:  # accelerate keeps process-wide singletons; each run starts clean (as accelerate's own tests do)
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+
+
+def _digest(model) -> str:
+    """Independent of the script: SHA-256 over parameters in name order."""
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.named_parameters()):
+        digest.update(name.encode())
+        digest.update(parameter.detach().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.slow
+def test_loss_falls_and_the_saved_model_is_the_trained_one(train_script, synthetic_data, synthetic_body_model_dir, tmp_path):
+    summary = _train_in_process(train_script, _arguments(
+        tmp_path, synthetic_data, synthetic_body_model_dir, "--optimization.max_steps=24",
+        "--optimization.learning_rate=1e-3", "--optimization.warmup_steps=3",
+        f"--evaluation.dataset={synthetic_data}", "--evaluation.max_samples=8",
+    ))  # fmt: skip
+    losses = [summary["losses"][step] for step in range(1, 25)]
+    assert all(math.isfinite(loss) for loss in losses)
+    first, last = np.mean(losses[:5]), np.mean(losses[-5:])
+    assert last < 0.8 * first, f"loss did not fall: first steps {losses[:5]}, last steps {losses[-5:]}"
+    logged = read_metrics(tmp_path / "logs" / "metrics.jsonl")
+    assert [logged[step]["train/loss"] for step in range(1, 25)] == pytest.approx(losses, rel=1e-6)
+    assert logged[24]["eval/heldout/pve_all"] > 0 and logged[24]["eval/heldout/pa_pve_all"] > 0
+
+    # The final directory is a model + processor directory that holds exactly the trained weights.
+    from transformers import AutoImageProcessor, AutoModel
+
+    model = AutoModel.from_pretrained(tmp_path / "model")
+    assert isinstance(model, SmplestXForHumanMeshRecovery)
+    assert AutoImageProcessor.from_pretrained(tmp_path / "model").bbox_ratio == 1.2
+    assert [_digest(model)] == summary["parameter_sha256_per_process"]
+
+
+@pytest.mark.slow
+def test_resume_reproduces_the_uninterrupted_run(train_script, synthetic_data, synthetic_body_model_dir, tmp_path):
+    # Accumulation, stochastic depth (RNG state) and an epoch boundary (8 steps per epoch) between checkpoint and end.
+    common = ("--optimization.batch_size=4", "--optimization.gradient_accumulation_steps=2", "--optimization.max_steps=10",
+              "--optimization.warmup_steps=2", "--model.config_overrides={drop_path_rate: 0.2}")  # fmt: skip
+    full = _train_in_process(train_script, _arguments(
+        tmp_path / "full", synthetic_data, synthetic_body_model_dir, *common, "--checkpointing.every_steps=6"))
+    checkpoint = tmp_path / "full" / "checkpoint-00000006"
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    assert (state["step"], state["epoch"], state["batches_in_epoch"]) == (6, 0, 12)
+    resumed = _train_in_process(train_script, _arguments(
+        tmp_path / "resumed", synthetic_data, synthetic_body_model_dir, *common, f"--checkpointing.resume_from={checkpoint}"))
+    assert sorted(resumed["losses"]) == [7, 8, 9, 10]
+    for step in (7, 8, 9, 10):
+        assert resumed["losses"][step] == pytest.approx(full["losses"][step], rel=1e-6, abs=1e-6)
+    assert resumed["parameter_sha256_per_process"] == full["parameter_sha256_per_process"]
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_shard_the_data_and_end_with_identical_weights(synthetic_data, synthetic_body_model_dir, tmp_path):
+    environment = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+                   "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(REPOSITORY)}  # fmt: skip
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(29400 + os.getpid() % 500),
+        str(TRAIN_SCRIPT), *_arguments(tmp_path, synthetic_data, synthetic_body_model_dir, "--optimization.batch_size=4",
+                                       "--optimization.max_steps=3", "--checkpointing.save_final_state=true"),
+    ]  # fmt: skip
+    result = subprocess.run(command, env=environment, cwd=REPOSITORY, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "training_summary.json").read_text())
+    assert summary["num_processes"] == 2 and summary["samples_per_step"] == 8
+    digests = summary["parameter_sha256_per_process"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    assert digests[0] == _digest(SmplestXForHumanMeshRecovery.from_pretrained(tmp_path / "model"))
+    assert (tmp_path / "checkpoint-00000003" / "training_state" / "random_states_1.pkl").is_file()
+
+    # Step 1 (before any update) on 2 x 4 crops must be the loss of the first 8 crops of the epoch's order, computed
+    # here in one process: the processes read different samples (a duplicated shard would give another value).
+    from accelerate.utils import set_seed
+    from hub_datasets import load_ehps_dataset
+    from hub_datasets.transform import TrainingTransform, collate_training_batch
+
+    config = SmplestXConfig.from_preset("tiny")
+    set_seed(0)
+    model = SmplestXForHumanMeshRecovery(config).attach_body_model(synthetic_body_model_dir)
+    dataset = load_ehps_dataset(synthetic_data, "train", decode_images=False)
+    dataset.set_transform(TrainingTransform(config, seed=0, bbox_ratio=1.2))
+    first = list(EpochShuffleSampler(len(dataset), seed=0))[:8]
+    batch = collate_training_batch([dataset[i] for i in first])
+    with torch.no_grad():
+        expected = model(batch["pixel_values"], labels=batch["labels"]).loss.item()
+    assert summary["losses"]["1"] == pytest.approx(expected, rel=1e-5)
