@@ -116,7 +116,23 @@ def load_ehps_dataset(
         raise ValueError("give both rank and world_size, or neither.")
     if world_size is not None and not 0 <= rank < world_size:
         raise ValueError(f"rank must be in [0, {world_size}), got {rank}.")
-    dataset = datasets.load_dataset(str(path_or_repo), split=split, streaming=streaming, **load_kwargs)
+    local_directory = Path(path_or_repo).expanduser()
+    if local_directory.is_dir():
+        # A local directory is read through its shard files: `load_dataset(directory)` caches by the directory's
+        # *name*, so a regenerated or different dataset in a same-named folder would load stale cached rows.
+        # With explicit data files the cache key includes each file's path and modification time.
+        shards = sorted((local_directory / "data").glob(f"{split}-*.parquet"))
+        if not shards:
+            raise ValueError(
+                f"{str(local_directory)!r} has no shards of split {split!r} (expected data/{split}-NNNNN-of-NNNNN.parquet); "
+                "is it a converted EHPS dataset directory?"
+            )
+        dataset = datasets.load_dataset(
+            "parquet", data_files={split: [str(shard.resolve()) for shard in shards]}, split=split, streaming=streaming,
+            **load_kwargs,
+        )  # fmt: skip
+    else:
+        dataset = datasets.load_dataset(str(path_or_repo), split=split, streaming=streaming, **load_kwargs)
     check_features(dataset.features, f"{str(path_or_repo)!r} split {split!r}")
     if not decode_images:
         dataset = dataset.cast_column("image", Image(decode=False))

@@ -153,3 +153,15 @@ def test_cli_inspect_reads_a_pushed_repo(pushed, capsys):
     assert cli_main(["inspect", str(pushed[1].repo_dir("org/toyset"))]) == 0
     out = capsys.readouterr().out
     assert "EHPS schema; first row toyset/train/00000000 (32x24)" in out and "smplx_valid=True" in out
+
+def test_regenerated_directory_of_the_same_name_is_not_read_from_a_stale_cache(tmp_path, synthetic_body_model_dir):
+    """`load_dataset(dir)` alone caches by the folder's name; two datasets in same-named folders must differ."""
+    from hub_datasets import load_ehps_dataset, synthesize_dataset
+
+    first, second = tmp_path / "a" / "same_name", tmp_path / "b" / "same_name"
+    synthesize_dataset(first, 2, seed=0, body_model_dir=synthetic_body_model_dir, image_size=(96, 64))
+    synthesize_dataset(second, 2, seed=5, body_model_dir=synthetic_body_model_dir, image_size=(96, 64))
+    cache = tmp_path / "cache"
+    rows_first = load_ehps_dataset(first, cache_dir=str(cache))["smplx_global_orient"]
+    rows_second = load_ehps_dataset(second, cache_dir=str(cache))["smplx_global_orient"]
+    assert rows_first != rows_second
