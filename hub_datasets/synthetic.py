@@ -46,7 +46,6 @@ CLI: ``python -m hub_datasets synthesize OUT_DIR --num-samples N --seed S [--max
 import contextlib
 import functools
 import io
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -174,19 +173,11 @@ def available_genders(body_model_dir) -> tuple:
 
 
 def default_body_model_dir() -> Path:
-    """The synthetic body model (seed 0) in the user cache, written on first use (about 10 s).
+    """The synthetic body model (seed 0) in the user cache, written on first use (a few seconds); see
+    ``smplest_hf.synthetic.cached_synthetic_body_model_dir``."""
+    from smplest_hf.synthetic import cached_synthetic_body_model_dir
 
-    ``$SMPLEST_HF_CACHE`` or ``$XDG_CACHE_HOME/smplest_hf`` or ``~/.cache/smplest_hf``, then
-    ``synthetic_body_model/``. Files are written atomically, so concurrent first uses are safe.
-    """
-    from smplest_hf.synthetic import write_synthetic_body_model
-
-    root = os.environ.get("SMPLEST_HF_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "smplest_hf"
-    directory = Path(root).expanduser() / "synthetic_body_model"
-    needed = [f"SMPLX_{g.upper()}.npz" for g in GENDERS] + ["MANO_SMPLX_vertex_ids.pkl", "SMPL-X__FLAME_vertex_ids.npy"]
-    if not all((directory / "smplx" / name).is_file() for name in needed):
-        write_synthetic_body_model(directory, seed=0)
-    return directory
+    return cached_synthetic_body_model_dir()
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ Modules: ``skeleton`` (joints and proportions), ``mesh_parts`` (rings, tubes, ra
 """
 
 from .body_model_files import build_synthetic_body_model, write_synthetic_body_model
+from .cache import cached_synthetic_body_model_dir
 
 
-__all__ = ["build_synthetic_body_model", "write_synthetic_body_model"]
+__all__ = ["build_synthetic_body_model", "cached_synthetic_body_model_dir", "write_synthetic_body_model"]

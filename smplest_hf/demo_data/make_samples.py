@@ -1,0 +1,41 @@
+"""Regenerate the bundled demo images: `python -m smplest_hf.demo_data.make_samples`.
+
+Synthetic people (the synthetic body model, rendered by `smplest_hf.rendering`) from a seed the demo model never
+trained on (its training data use small seeds; see `smplest_hf/demo_model/README.md`). Writes `sample_*.jpg` and
+`boxes.json` (the ground-truth person boxes, COCO xywh, so the demo needs no detector and no network).
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+SAMPLE_SEED = 90210  # held out: not a training or validation seed of the demo model
+SAMPLE_IMAGE_SIZE = (480, 640)
+NUM_SAMPLES = 3
+
+
+def main() -> None:
+    from hub_datasets.synthetic import synthesize_rows
+
+    directory = Path(__file__).resolve().parent
+    rows = synthesize_rows(SAMPLE_SEED, 0, NUM_SAMPLES, image_size=SAMPLE_IMAGE_SIZE, max_people=3, split="demo")
+    boxes, image_bytes = {}, {}
+    for path, image, box in zip(rows["image_path"], rows["image"], rows["bbox_xywh"]):
+        name = f"sample_{len(image_bytes) if path not in image_bytes else list(image_bytes).index(path)}.jpg"
+        image_bytes.setdefault(path, (name, image["bytes"]))
+        boxes.setdefault(image_bytes[path][0], []).append([round(float(v), 1) for v in box])
+    for name, data in image_bytes.values():
+        _write_atomic(directory / name, data)
+    _write_atomic(directory / "boxes.json", (json.dumps(boxes, indent=1) + "\n").encode())
+    print(f"wrote {len(image_bytes)} images with {sum(map(len, boxes.values()))} people to {directory}")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as file:
+        file.write(data)
+    os.replace(file.name, path)
+
+
+if __name__ == "__main__":
+    main()
