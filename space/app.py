@@ -6,7 +6,7 @@ Run locally (offline by default: the bundled demo model and the synthetic body m
     SMPLEST_X_MODEL=org/smplest-x-h SMPLX_MODEL_DIR=~/smplx python space/app.py
 
 `build_demo()` returns the `gr.Blocks` without launching it (tests drive it with `gradio_client`); the model is
-loaded once, when the demo is built. Configuration: environment variables, see `settings.py`. On a ZeroGPU
+loaded once, when the demo is built. Configuration: environment variables, see `demo_settings.py`. On a ZeroGPU
 Space, `spaces` is importable and the model runs inside `@spaces.GPU` functions; elsewhere on CPU or the
 local GPU.
 
@@ -31,8 +31,7 @@ if str(SPACE_DIR) not in sys.path:  # the sibling modules, however the app is st
     sys.path.insert(0, str(SPACE_DIR))
 
 import gradio as gr
-
-from reconstruct import (
+from demo_reconstruct import (
     DemoInputError,
     DemoPipeline,
     load_demo_pipeline,
@@ -40,7 +39,7 @@ from reconstruct import (
     reconstruct_image,
     reconstruct_video,
 )
-from settings import SpaceSettings
+from demo_settings import SpaceSettings
 
 logger = logging.getLogger("smplest_space")
 EXAMPLES_DIR = SPACE_DIR / "examples"
@@ -127,26 +126,19 @@ def make_handlers(demo_pipeline: DemoPipeline):
 
     @_user_errors
     @_on_gpu(GPU_SECONDS["video"])
-    def run_video(video, threshold, people_mode, smoothing, progress=gr.Progress()):
+    def run_video(video, threshold, people_mode, smoothing, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (Gradio's idiom)
         path, name = _payload_path(video)
         progress(0.0, desc="Reading the video")
-
-        def report(done, total):
-            progress(min(done / max(total, 1), 1.0), desc=f"Frame {done} of {total}")
-
         result = reconstruct_video(
             demo_pipeline, path, new_request_folder(settings), threshold=float(threshold),
-            multi_person=people_mode != "Single person", smoothing=bool(smoothing), progress=report,
-            label=name or "video",
+            multi_person=people_mode != "Single person", smoothing=bool(smoothing), label=name or "video",
         )  # fmt: skip
         if result.tracks == 0:
             gr.Warning("Nobody was found in this video: lower the detection threshold or try another video.")
-        scene = result.animation_glb or result.preview_glb
-        downloads = [*result.parameter_files, *(p for p in (result.animation_glb, result.preview_glb) if p is not None)]
         return (
             str(result.overlay_video),
-            str(scene) if scene else None,
-            [str(path) for path in downloads],
+            str(result.animation_glb) if result.tracks else None,
+            [str(path) for path in [*result.parameter_files, result.animation_glb]],
             str(result.archive),
             result.summary,
         )
@@ -158,7 +150,7 @@ def build_demo(pipeline=None, settings: SpaceSettings | None = None) -> gr.Block
     """The demo's `gr.Blocks`, with the model loaded (once, here).
 
     Args:
-        pipeline: None (load from `settings`), a `SmplestXPipeline`, a loaded `reconstruct.DemoPipeline`, or a
+        pipeline: None (load from `settings`), a `SmplestXPipeline`, a loaded `demo_reconstruct.DemoPipeline`, or a
             `SpaceSettings` (same as passing it as `settings`).
         settings: limits and, when `pipeline` is None, what to load; default `SpaceSettings.from_env()`.
     """
@@ -195,7 +187,7 @@ def build_demo(pipeline=None, settings: SpaceSettings | None = None) -> gr.Block
                     image_button = gr.Button("Reconstruct", variant="primary", elem_id="image-run")
                 with gr.Column():
                     image_overlay = gr.Image(label="Overlay", type="filepath", interactive=False, height=420, elem_id="image-overlay")
-                    image_summary = gr.Markdown(elem_id="image-summary")
+                    image_summary = gr.Markdown(label="Summary", elem_id="image-summary")
             with gr.Row():
                 image_scene = gr.Model3D(label="3D view (.glb, all people)", clear_color=(0.93, 0.94, 0.96, 1.0), height=420, elem_id="image-3d")
                 with gr.Column():
@@ -223,11 +215,11 @@ def build_demo(pipeline=None, settings: SpaceSettings | None = None) -> gr.Block
                     video_button = gr.Button("Reconstruct video", variant="primary", elem_id="video-run")
                 with gr.Column():
                     video_overlay = gr.Video(label="Overlay", interactive=False, height=420, elem_id="video-overlay")
-                    video_summary = gr.Markdown(elem_id="video-summary")
+                    video_summary = gr.Markdown(label="Summary", elem_id="video-summary")
             with gr.Row():
-                video_scene = gr.Model3D(label="3D view (animated .glb, or the middle frame)", clear_color=(0.93, 0.94, 0.96, 1.0), height=420, elem_id="video-3d")
+                video_scene = gr.Model3D(label="3D view (animated .glb, skinned SMPL-X skeleton per track)", clear_color=(0.93, 0.94, 0.96, 1.0), height=420, elem_id="video-3d")
                 with gr.Column():
-                    video_files = gr.File(label="Per-track SMPL-X sequences (.npz, .json) and .glb", file_count="multiple")
+                    video_files = gr.File(label="Per-track SMPL-X sequences (.npz, .json) and the animated .glb", file_count="multiple")
                     video_archive = gr.File(label="Everything (.zip)")
             gr.Examples(
                 [[str(EXAMPLES_DIR / name)] for name in VIDEO_EXAMPLES if (EXAMPLES_DIR / name).is_file()],

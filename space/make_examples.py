@@ -42,7 +42,13 @@ JPEG_QUALITY = 88
 
 
 def write_example_images(directory: Path, body_model_dir) -> list[Path]:
-    from hub_datasets.synthetic import place_people, pose_people, render_scene, sample_scene, scene_background
+    from hub_datasets.synthetic import (
+        place_people,
+        pose_people,
+        render_scene,
+        sample_scene,
+        scene_background,
+    )
     from smplest_hf.body_model import SmplxBodyModel
 
     faces = SmplxBodyModel.from_directory(body_model_dir).faces.numpy()
@@ -58,7 +64,13 @@ def write_example_images(directory: Path, body_model_dir) -> list[Path]:
 
 def write_example_video(directory: Path, body_model_dir) -> Path:
     """One person turning and changing pose: joint rotations interpolated between two random draws."""
-    from hub_datasets.synthetic import place_people, pose_people, render_scene, sample_scene, scene_background
+    from hub_datasets.synthetic import (
+        place_people,
+        pose_people,
+        render_scene,
+        sample_scene,
+        scene_background,
+    )
     from smplest_hf.body_model import SmplxBodyModel
     from smplest_hf.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 
@@ -137,7 +149,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-video", action="store_true", help="write the images only")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from settings import synthetic_body_model_dir
+    from demo_settings import synthetic_body_model_dir
 
     body_model_dir = args.body_model or synthetic_body_model_dir()
     written = write_example_images(args.out, body_model_dir)

@@ -7,7 +7,7 @@ Every setting has an environment variable, so a Space is configured in its setti
 | `SMPLEST_X_MODEL`                | the demo model bundled with smplest_hf (offline)          |
 | `SMPLX_MODEL_DIR`                | the synthetic SMPL-X-format body model, written once to the cache |
 | `SMPLEST_X_DETECTOR`             | `auto`: RT-DETR when it can be loaded, else whole images  |
-| `SMPLEST_X_DEVICE` / `_DTYPE`    | cuda when available, else cpu / float32                   |
+| `SMPLEST_X_DEVICE` / `_DTYPE`    | cuda when available (always on ZeroGPU), else cpu / float32 |
 | `SMPLEST_SPACE_MAX_UPLOAD_MB`    | 20                                                        |
 | `SMPLEST_SPACE_MAX_MEGAPIXELS`   | 40 (larger images are refused)                            |
 | `SMPLEST_SPACE_WORK_MEGAPIXELS`  | 4 (larger images are shrunk for processing)               |
@@ -16,7 +16,7 @@ Every setting has an environment variable, so a Space is configured in its setti
 | `SMPLEST_SPACE_MAX_PEOPLE`       | 8 (multi-person mode)                                     |
 
 ```python
->>> from settings import SpaceSettings
+>>> from demo_settings import SpaceSettings
 >>> SpaceSettings.from_env({"SMPLEST_SPACE_MAX_VIDEO_SECONDS": "5"}).max_video_seconds
 5.0
 ```
@@ -99,6 +99,10 @@ class SpaceSettings:
                     values[name] = kind(text)
                 except ValueError:
                     raise ValueError(f"Environment variable {variable}={text!r} is not a valid {kind.__name__}.") from None
+        if "device" not in values and environ.get("SPACES_ZERO_GPU"):
+            # ZeroGPU: CUDA is only attached inside @spaces.GPU calls, so "is a GPU available?" cannot be asked at
+            # start; the model is put on "cuda" up front, as ZeroGPU expects.
+            values["device"] = "cuda"
         known = {field.name for field in fields(cls)}
         unknown = sorted(set(overrides) - known)
         if unknown:
@@ -110,22 +114,12 @@ class SpaceSettings:
         return int(self.max_upload_mb * 1024 * 1024)
 
 
-def cache_root() -> Path:
-    """`$SMPLEST_HF_CACHE`, else `$XDG_CACHE_HOME/smplest_hf`, else `~/.cache/smplest_hf` (shared with the library's
-    synthetic-data tools, so the body model is written once per machine)."""
-    root = os.environ.get("SMPLEST_HF_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "smplest_hf"
-    return Path(root).expanduser()
-
-
 def synthetic_body_model_dir() -> Path:
-    """The synthetic body model (seed 0) in the cache, written on first use (a few seconds, about 60 MB)."""
-    from smplest_hf.synthetic import write_synthetic_body_model
+    """The synthetic body model (seed 0) in the user cache (`$SMPLEST_HF_CACHE`, else `~/.cache/smplest_hf`),
+    written on first use (a few seconds) and shared with the library's other offline defaults."""
+    from smplest_hf.synthetic import cached_synthetic_body_model_dir
 
-    directory = cache_root() / "synthetic_body_model"
-    needed = ("SMPLX_NEUTRAL.npz", "SMPLX_to_J14.pkl", "MANO_SMPLX_vertex_ids.pkl", "SMPL-X__FLAME_vertex_ids.npy")
-    if not all((directory / "smplx" / name).is_file() for name in needed):
-        write_synthetic_body_model(directory, seed=0)
-    return directory
+    return cached_synthetic_body_model_dir()
 
 
 def model_location(settings: SpaceSettings):
@@ -140,4 +134,4 @@ def model_location(settings: SpaceSettings):
         raise ValueError(f"{error} For the Space, set SMPLEST_X_MODEL to a model folder or Hub id.") from None
 
 
-__all__ = ["AUTO_DETECTOR", "NO_DETECTOR", "SpaceSettings", "cache_root", "model_location", "synthetic_body_model_dir"]
+__all__ = ["AUTO_DETECTOR", "NO_DETECTOR", "SpaceSettings", "model_location", "synthetic_body_model_dir"]

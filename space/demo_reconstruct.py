@@ -5,8 +5,8 @@ User mistakes (not an image, too large, too long, ...) raise `DemoInputError` wi
 UI shows as is; anything else is a bug and is logged with its traceback.
 
 ```python
->>> from settings import SpaceSettings
->>> from reconstruct import load_demo_pipeline, reconstruct_image
+>>> from demo_settings import SpaceSettings
+>>> from demo_reconstruct import load_demo_pipeline, reconstruct_image
 >>> demo = load_demo_pipeline(SpaceSettings.from_env())                         # doctest: +SKIP
 >>> result = reconstruct_image(demo, "examples/person_standing.jpg", "out/")    # doctest: +SKIP
 >>> result.people, result.overlay.name, result.scene_glb.name                   # doctest: +SKIP
@@ -24,7 +24,13 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from settings import AUTO_DETECTOR, NO_DETECTOR, SpaceSettings, model_location, synthetic_body_model_dir
+from demo_settings import (
+    AUTO_DETECTOR,
+    NO_DETECTOR,
+    SpaceSettings,
+    model_location,
+    synthetic_body_model_dir,
+)
 
 logger = logging.getLogger("smplest_space")
 
@@ -56,7 +62,7 @@ class DemoPipeline:
 
 
 def load_demo_pipeline(settings: SpaceSettings) -> DemoPipeline:
-    """Build the `SmplestXPipeline` the settings describe (see `settings.py` for the defaults)."""
+    """Build the `SmplestXPipeline` the settings describe (see `demo_settings.py` for the defaults)."""
     from smplest_hf.detection import DEFAULT_DETECTOR, PersonDetector
     from smplest_hf.pipeline import SmplestXPipeline, resolve_device, resolve_dtype
 
@@ -69,14 +75,18 @@ def load_demo_pipeline(settings: SpaceSettings) -> DemoPipeline:
     dtype = resolve_dtype(settings.dtype, device)
     detector = None
     detector_name = settings.detector.strip() or AUTO_DETECTOR
+    automatic = detector_name.lower() == AUTO_DETECTOR
     if detector_name.lower() != NO_DETECTOR:
-        name = DEFAULT_DETECTOR if detector_name.lower() == AUTO_DETECTOR else detector_name
-        try:
-            detector = PersonDetector.from_pretrained(name, device=device, dtype=dtype, max_people=settings.max_people)
-        except ValueError as error:
-            if detector_name.lower() != AUTO_DETECTOR:
-                raise  # a detector the user asked for by name: fail at start, loudly
-            logger.warning("No person detector (%s); each image is treated as one person.", error)
+        name = DEFAULT_DETECTOR if automatic else detector_name
+        if automatic and not _detector_available(name):
+            logger.warning("The Hub is unreachable and %s is not cached: no person detector.", name)
+        else:
+            try:
+                detector = PersonDetector.from_pretrained(name, device=device, dtype=dtype, max_people=settings.max_people)
+            except ValueError as error:
+                if not automatic:
+                    raise  # a detector the user asked for by name: fail at start, loudly
+                logger.warning("No person detector (%s); each image is treated as one person.", error)
     if detector is None:
         notes.append("No person detector: each image or frame is treated as one person filling it.")
     else:
@@ -87,6 +97,26 @@ def load_demo_pipeline(settings: SpaceSettings) -> DemoPipeline:
     )  # fmt: skip
     notes.insert(0, f"Model: {model} on {pipeline.device} ({str(pipeline.dtype).removeprefix('torch.')}).")
     return DemoPipeline(pipeline=pipeline, settings=settings, notes=notes)
+
+
+def _detector_available(name: str, timeout: float = 3.0) -> bool:
+    """Whether loading `name` can work without waiting for retries: a local folder, a cached Hub download, or a
+    Hub that answers. (Offline, huggingface_hub retries for about half a minute before giving up.)"""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if Path(name).expanduser().is_dir() or isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return True
+    if constants.HF_HUB_OFFLINE:
+        return False
+    endpoint = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -214,8 +244,8 @@ def reconstruct_image(demo: DemoPipeline, image_path, output_dir, threshold: flo
         by_folder.setdefault(file.parent.name, []).append(file)
     archive = write_archive(output_dir / "smplest_x_image_results.zip", written, output_dir)
     height, width = image.original_size
-    summary = [f"**{len(people)} {'person' if len(people) == 1 else 'people'}** found in {label} ({width} x {height}) "
-               f"in {seconds:.2f} s."]  # fmt: skip
+    found = f"**{len(people)} {'person' if len(people) == 1 else 'people'}** found in {label} ({width} x {height})"
+    summary = [f"{found} in {seconds:.2f} s."]
     if image.scale != 1.0:
         summary.append(f"The image was processed at 1/{image.scale:.2f} of its size (limit {demo.settings.work_megapixels:g} MP); "
                        "parameters and keypoints are in original pixels.")  # fmt: skip
@@ -233,25 +263,28 @@ def reconstruct_image(demo: DemoPipeline, image_path, output_dir, threshold: flo
 
 
 # -------------------------------------------------------------------------------------------- videos
+# What the video tab writes (smplest_hf.video_inference kinds): overlay video, per-track parameter sequences,
+# the animated skinned .glb, and per-frame keypoints (in the .zip only).
+VIDEO_OUTPUTS = ("overlay", "params", "anim", "keypoints")
+
+
 @dataclass
 class VideoReconstruction:
-    """Files of one reconstructed video (paths inside the request folder).
+    """Files of one reconstructed video (paths inside the request folder), as `smplest-x infer VIDEO` writes them.
 
     Attributes:
         frames, tracks: frames processed and people tracks found.
-        overlay_video: MP4 (H.264) of the shaded meshes over the frames.
-        animation_glb: animated .glb of every track, or None when this smplest_hf has no animated-glTF writer yet.
-        preview_glb: static .glb of the people in the middle frame (what the 3D view shows without animation).
-        parameter_files: per track the SMPL-X parameter sequence `.npz` + a `.json` (frames, camera).
-        archive: a .zip of everything.
+        overlay_video: MP4 (H.264) of the shaded meshes over the frames, one colour per track.
+        animation_glb: every track as a skinned SMPL-X skeleton animated over the video (glTF 2.0).
+        parameter_files: per track the SMPL-X parameter sequence `.npz` + its `.json` description.
+        archive: a .zip of everything (with per-frame keypoints and `results.json`).
         summary: Markdown lines for the UI.
     """
 
     frames: int
     tracks: int
     overlay_video: Path
-    animation_glb: Path | None
-    preview_glb: Path | None
+    animation_glb: Path
     parameter_files: list[Path]
     archive: Path
     summary: str
@@ -281,55 +314,54 @@ def check_video_upload(path, settings: SpaceSettings, label: str = "video"):
 
 
 def reconstruct_video(demo: DemoPipeline, video_path, output_dir, threshold: float = 0.5, multi_person: bool = True,
-                      smoothing: bool = True, progress=None, label: str | None = None) -> VideoReconstruction:  # fmt: skip
-    """Track and recover every person through a video and write the outputs (see `VideoReconstruction`).
+                      smoothing: bool = True, label: str | None = None) -> VideoReconstruction:  # fmt: skip
+    """Track and recover every person through a video with `smplest_hf.video_inference.infer_video_file` (the
+    pipeline's video entry: batched frames, tracking, One-Euro smoothing) and collect its files.
 
-    Args:
-        progress: optional `callable(frames_done, total_frames)`, called after each batch of frames.
+    Progress goes to a tqdm bar, which `gr.Progress(track_tqdm=True)` shows in the UI.
 
     Raises:
         DemoInputError: missing, empty, oversize, unreadable, too long or corrupt video; bad threshold.
     """
+    from smplest_hf.video_inference import infer_video_file
     from smplest_hf.video_io import VideoReadError
-
-    from video_adapter import FrameLimitExceeded, process_video
 
     label = label or Path(str(video_path)).name
     path, info = check_video_upload(video_path, demo.settings, label)
     output_dir = Path(output_dir)
-    start = time.perf_counter()
     with detector_options(demo, threshold, multi_person) as pipeline:
         try:
-            result = process_video(pipeline, path, output_dir, smoothing=smoothing,
-                                   max_frames=demo.settings.max_video_frames, progress=progress)  # fmt: skip
-        except VideoReadError:
-            raise DemoInputError(f"{label!r} could not be decoded to the end: the file is corrupt or truncated.") from None
-        except FrameLimitExceeded:  # the header undercounted the frames
+            report = infer_video_file(pipeline, path, output_dir, kinds=VIDEO_OUTPUTS, smoothing=smoothing,
+                                      max_frames=demo.settings.max_video_frames, progress=True)  # fmt: skip
+        except VideoReadError:  # found while decoding: corrupt data, or more frames than the header said
             raise DemoInputError(
-                f"The video has more than {demo.settings.max_video_frames} frames, the most this demo processes. "
-                "Trim it and upload it again."
+                f"{label!r} could not be processed to the end: it is corrupt or truncated, or it has more than "
+                f"{demo.settings.max_video_frames} frames."
             ) from None
-    seconds = time.perf_counter() - start
-    written = [result.overlay_video, *result.parameter_files]
-    written += [path for path in (result.animation_glb, result.preview_glb) if path is not None]
-    archive = write_archive(output_dir / "smplest_x_video_results.zip", written, output_dir)
+    files = [output_dir / name for name in report["files"]]
+    by_folder = {}
+    for file in files:
+        by_folder.setdefault(file.parts[len(output_dir.parts)], []).append(file)
+    everything = files + sorted((output_dir / "keypoints").rglob("*.json")) + [output_dir / "results.json"]
+    archive = write_archive(output_dir / "smplest_x_video_results.zip", everything, output_dir)
+    tracks, frames, seconds = len(report["tracks"]), report["frames"], report["seconds"]
     summary = [
-        f"**{result.tracks} {'track' if result.tracks == 1 else 'tracks'}** over {result.frames} frames of {label} "
-        f"({info.width} x {info.height}, {float(info.fps):.3g} fps) in {seconds:.1f} s "
-        f"({result.frames / max(seconds, 1e-9):.1f} frames/s); smoothing {'on' if smoothing else 'off'}."
+        (
+            f"**{tracks} {'track' if tracks == 1 else 'tracks'}** over {frames} frames of {label} "
+            f"({info.width} x {info.height}, {float(info.fps):.3g} fps) in {seconds:.1f} s "
+            f"({frames / max(seconds, 1e-9):.1f} frames/s); smoothing {'on' if smoothing else 'off'}."
+        )
     ]
-    if result.animation_glb is None:
-        summary.append("The 3D view shows the middle frame (animated glTF export is not available in this smplest_hf version).")
-    if not result.tracks:
+    if not tracks:
         summary.append("Nobody found: lower the detection threshold or try another video.")
     return VideoReconstruction(
-        frames=result.frames, tracks=result.tracks, overlay_video=result.overlay_video,
-        animation_glb=result.animation_glb, preview_glb=result.preview_glb, parameter_files=result.parameter_files,
-        archive=archive, summary="\n\n".join(summary),
+        frames=frames, tracks=tracks, overlay_video=by_folder["overlays"][0], animation_glb=by_folder["anim"][0],
+        parameter_files=by_folder.get("params", []), archive=archive, summary="\n\n".join(summary),
     )  # fmt: skip
 
 
 __all__ = [
+    "VIDEO_OUTPUTS",
     "DemoInputError",
     "DemoPipeline",
     "ImageReconstruction",
