@@ -12,8 +12,15 @@ detector instead (its people count then depends on the images). The body model i
 model (same sizes as SMPL-X) unless `--body-model DIR` is given. Each configuration runs once to warm up, then
 `--repeats` times; the medians are reported. The baseline in the same run is the tiny preset.
 
+Video (`--video-frames N`, default 16; 0 skips it): the first preset on an N-frame 640x480 H.264 video through
+`SmplestXPipeline.process_video` (decode, crop, model, track, smooth, postprocess = meshes from the smoothed
+parameters) plus the overlay (render) and its H.264 encoding (encode), with smoothing on and off. The people's
+boxes are given (each walking slowly across the frame, so tracks are stable as in real footage): detection costs
+per frame what it costs per image (table above) and would only blur the video-specific stages.
+
     python benchmarks/inference.py                          # tiny and b, 1 and 8 people, 4 images of 640x480
     python benchmarks/inference.py --presets tiny --people 1 --repeats 2
+    python benchmarks/inference.py --presets tiny --images 0 --video-frames 32   # video only
 """
 
 import argparse
@@ -30,6 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 STAGES = ("decode", "detect", "crop", "model", "postprocess", "render")
+VIDEO_STAGES = ("decode", "crop", "model", "track", "smooth", "postprocess", "render", "encode")
 
 
 def random_rt_detr_r50(people: int):
@@ -82,6 +90,88 @@ def measure(pipeline, paths: list[Path], repeats: int) -> dict:
     return {name: statistics.median(run[name] for run in runs) for name in (*STAGES, "total", "people")}
 
 
+def write_video(path: Path, count: int, size=(480, 640)) -> Path:
+    """A smooth random background with a bright block walking across it, encoded like any phone video (H.264)."""
+    from PIL import Image
+
+    from smplest_hf.video_io import VideoWriter
+
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(0, 256, (size[0] // 16, size[1] // 16, 3), dtype=np.uint8)
+    background = np.asarray(Image.fromarray(coarse).resize(size[::-1], Image.Resampling.BILINEAR))
+    with VideoWriter(path, fps=30) as writer:
+        for index in range(count):
+            frame = background.copy()
+            left = 100 + 8 * index
+            frame[100:400, left : left + 120] = 220
+            writer.write(frame)
+    return path
+
+
+def walking_boxes(people: int, frames: int) -> list[list[list[float]]]:
+    """Per frame, `people` xywh boxes side by side, each moving 2 pixels per frame."""
+    return [[[20.0 + 72 * person + 2 * frame, 60.0, 70.0, 300.0] for person in range(people)] for frame in range(frames)]
+
+
+def measure_video(pipeline, path: Path, boxes, repeats: int, smoothing: bool) -> dict:
+    """Median seconds per video stage over `repeats` runs (after one warm-up run): the pipeline's stages plus
+    rendering the overlay and encoding it."""
+    from smplest_hf.export import render_overlay
+    from smplest_hf.video_io import VideoWriter
+
+    runs = []
+    for run in range(repeats + 1):
+        render = encode = 0.0
+        frames = people = 0
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as folder:
+            writer = VideoWriter(Path(folder) / "overlay.mp4", fps=30)
+            for frame in pipeline.process_video(path, boxes=boxes, smoothing=smoothing):
+                render_start = time.perf_counter()
+                overlay = render_overlay(frame.image.pixels, frame.people, pipeline.faces, frame.image.scale)
+                encode_start = time.perf_counter()
+                writer.write(overlay)
+                render, encode = render + encode_start - render_start, encode + time.perf_counter() - encode_start
+                frames, people = frames + 1, people + len(frame.people)
+            encode_start = time.perf_counter()
+            writer.close()
+            encode += time.perf_counter() - encode_start
+        end = time.perf_counter()
+        if run:
+            runs.append({**pipeline.timings, "render": render, "encode": encode, "total": end - start, "frames": frames, "people": people})
+    return {name: statistics.median(run[name] for run in runs) for name in (*VIDEO_STAGES, "total", "frames", "people")}
+
+
+def video_rows(args, body_model_dir, folder: Path) -> list[dict]:
+    """The video measurements for the first preset, every people count, smoothing off and on."""
+    from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
+    from smplest_hf.pipeline import SmplestXPipeline
+
+    torch.manual_seed(0)
+    model = SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset(args.presets[0])).eval()
+    path = write_video(folder / "video.mp4", args.video_frames)
+    rows = []
+    pipeline = SmplestXPipeline(model, body_model_dir=body_model_dir, detector="none", device="cpu", batch_size=args.batch_size)
+    for people in args.people:
+        boxes = walking_boxes(people, args.video_frames)
+        for smoothing in (False, True):
+            rows.append({"people_per_frame": people, "smoothing": smoothing, **measure_video(pipeline, path, boxes, args.repeats, smoothing)})
+            print(f"  done: video, {people} people/frame, smoothing {'on' if smoothing else 'off'}", file=sys.stderr)
+    return rows
+
+
+def print_video_table(args, rows: list[dict]) -> None:
+    print(f"\nCPU video inference ({args.presets[0]} preset), {args.threads} threads, {args.video_frames} frames of 640x480 "
+          f"H.264 per run, given boxes, median of {args.repeats} runs, float32, batch size {args.batch_size}; overlay rendered and encoded")  # fmt: skip
+    print(f"{'people/frame':>12} {'smoothing':>9} {'frames/s':>9} " + " ".join(f"{stage + ' ms/frame':>17}" for stage in VIDEO_STAGES))
+    baseline = {row["people_per_frame"]: row["total"] for row in rows if not row["smoothing"]}
+    for row in rows:
+        frames = row["frames"]
+        print(f"{row['people_per_frame']:>12} {'on' if row['smoothing'] else 'off':>9} {frames / row['total']:>9.3f} "
+              + " ".join(f"{1000 * row[stage] / frames:>17.2f}" for stage in VIDEO_STAGES)
+              + f"   (x{row['total'] / baseline[row['people_per_frame']]:.2f} the time without smoothing)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=["tiny", "b"])
@@ -92,6 +182,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--detector", default=None, help="Hub id or folder of a real detector (default: random RT-DETR R50)")
     parser.add_argument("--body-model", default=None, help="folder containing smplx/ (default: synthetic)")
+    parser.add_argument("--video-frames", type=int, default=16, help="frames of the video benchmark (0 = skip it)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -108,7 +199,7 @@ def main() -> None:
             body_model_dir = write_synthetic_body_model(folder / "body_model", seed=0)
         paths = write_images(folder, args.images)
         rows = []
-        for preset in args.presets:
+        for preset in args.presets if args.images else []:
             torch.manual_seed(0)
             model = SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset(preset)).eval()
             for people in args.people:
@@ -120,7 +211,15 @@ def main() -> None:
                                             device="cpu", batch_size=args.batch_size)  # fmt: skip
                 rows.append({"preset": preset, "people_per_image": people, **measure(pipeline, paths, args.repeats)})
                 print(f"  done: {preset}, {people} people/image", file=sys.stderr)
+        videos = video_rows(args, body_model_dir, folder) if args.video_frames else []
 
+    if rows:
+        print_image_table(args, rows)
+    if videos:
+        print_video_table(args, videos)
+
+
+def print_image_table(args, rows: list[dict]) -> None:
     print(f"CPU end-to-end image inference, {args.threads} threads, {args.images} images of 640x480 per run, "
           f"median of {args.repeats} runs, float32, batch size {args.batch_size}")  # fmt: skip
     header = f"{'preset':>6} {'people/img':>10} {'found':>6} {'images/s':>9} " + " ".join(f"{stage + ' s/img':>16}" for stage in STAGES)

@@ -41,6 +41,7 @@ from smplest_hf.training import (
     build_optimizer,
     checkpoint_path,
     freeze_layers,
+    init_readouts_at_rest_pose,
     prune_checkpoints,
     read_trainer_state,
     resolve_resume_checkpoint,
@@ -88,6 +89,8 @@ def build_model(config: TrainingConfig):
             attn_implementation=options.attn_implementation,
         )  # fmt: skip
         model = SmplestXForHumanMeshRecovery(model_config)
+        if options.init_readouts_at_rest_pose:
+            init_readouts_at_rest_pose(model)
         if options.vitpose_checkpoint is not None:
             from smplest_hf.convert_original_checkpoint import load_vitpose_into_encoder
 
@@ -284,6 +287,8 @@ def train(config: TrainingConfig) -> dict:
             f"{o.gradient_accumulation_steps}: use a larger dataset or a smaller batch_size / accumulation."
         )
     total_steps = o.max_steps or o.epochs * steps_per_epoch
+    if o.warmup_steps >= total_steps:
+        raise ValueError(f"optimization.warmup_steps ({o.warmup_steps}) must be smaller than the run's {total_steps} steps.")
     optimizer = build_optimizer(
         model, o.learning_rate, weight_decay=o.weight_decay, betas=o.adam_betas, epsilon=o.adam_epsilon
     )
@@ -326,7 +331,7 @@ def train(config: TrainingConfig) -> dict:
             epoch_loader.set_epoch(epoch)  # the sampler's order for this epoch on every process
         elif hasattr(loader.dataset, "set_epoch"):
             loader.dataset.set_epoch(epoch)  # streaming: reshuffle the shards and the buffer
-        batch_index = skip
+        batch_index, stopped = skip, False
         for batch in epoch_loader:
             if batch_index >= steps_per_epoch * o.gradient_accumulation_steps:
                 break  # a last, incomplete accumulation cycle is dropped, so every epoch has whole steps
@@ -363,11 +368,12 @@ def train(config: TrainingConfig) -> dict:
             if config.checkpointing.every_steps and step % config.checkpointing.every_steps == 0 and step < total_steps:
                 save_checkpoint(accelerator, model, processor, config, step, epoch, batch_index, last_metrics)
             if step >= total_steps:
+                stopped = True
                 break
-        if batch_index >= steps_per_epoch * o.gradient_accumulation_steps or sampler is None:
-            epoch, skip = epoch + 1, 0
+        if stopped and batch_index < steps_per_epoch * o.gradient_accumulation_steps:
+            skip = batch_index  # the run ends inside this epoch: a resumed run continues from here
         else:
-            skip = batch_index  # stopped inside the epoch (total_steps reached)
+            epoch, skip = epoch + 1, 0  # epoch complete (or a streaming source ran out early)
     progress.close()
 
     if config.evaluation.at_end and evaluation_benchmarks(config):

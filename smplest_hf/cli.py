@@ -29,6 +29,23 @@ def _convert_original(args) -> int:
     return run(args)
 
 
+def _demo(args) -> int:
+    """The bundled demo, offline: bundled model + synthetic body model + bundled sample images and boxes -> `infer`."""
+    from .pipeline import default_model_location
+    from .synthetic import cached_synthetic_body_model_dir
+
+    samples = Path(__file__).resolve().parent / "demo_data"
+    model = default_model_location()  # one-line error when this installation has no bundled model
+    body_model = args.body_model or cached_synthetic_body_model_dir()
+    infer_args = build_parser().parse_args(
+        ["infer", str(samples), str(args.output_dir), "--model", str(model), "--body-model", str(body_model),
+         "--boxes", str(samples / "boxes.json"), "--device", args.device or "cpu"]
+    )  # fmt: skip
+    status = _infer(infer_args)
+    print(f"Demo results (overlays, meshes, .glb scenes, SMPL-X parameters, keypoints) are in {args.output_dir}/.")
+    return status
+
+
 def _selftest(args) -> int:
     """Offline end-to-end smoke run: synthetic body model -> tiny random model -> processor -> mesh."""
     import numpy as np
@@ -72,9 +89,12 @@ def _infer(args) -> int:
     from .image_inference import collect_image_files, infer_image_files, read_boxes_file
     from .image_io import check_image_file
     from .pipeline import SmplestXPipeline, check_model_location, default_model_location
+    from .video_io import is_video_path
 
+    if is_video_path(args.input):
+        return _infer_video(args)
     # Everything that can be checked cheaply is checked before the model loads and before any file is written.
-    kinds = parse_output_kinds(args.outputs)
+    kinds = parse_output_kinds(args.outputs or "params,mesh,glb,overlay,keypoints")
     files = collect_image_files(args.input)
     for file in files:
         check_image_file(file)
@@ -101,6 +121,53 @@ def _infer(args) -> int:
     print(
         f"{summary['images']} image(s), {people} in {summary['seconds']:.1f} s ({rate:.2f} images/s, {summary['device']}, "
         f"{summary['dtype']}); results in {args.output_dir} ({', '.join(kinds)}; summary in results.json)."
+    )
+    return 0
+
+
+def _infer_video(args) -> int:
+    """A video file -> per-track SMPL-X parameter sequences, overlay video, keypoints, animated glb in OUTPUT_DIR."""
+    import os
+
+    from transformers.utils import logging as transformers_logging
+
+    from .body_model import SmplxBodyModel
+    from .export import kinds_needing_body_model, parse_output_kinds
+    from .pipeline import SmplestXPipeline, check_model_location, default_model_location
+    from .video_inference import (
+        DEFAULT_VIDEO_OUTPUTS,
+        VIDEO_OUTPUT_KINDS,
+        infer_video_file,
+        read_video_boxes_file,
+    )
+    from .video_io import read_video_info
+
+    # As for images: every cheap check (the video opens and its first frame decodes) before the model loads.
+    kinds = parse_output_kinds(args.outputs or DEFAULT_VIDEO_OUTPUTS, allowed=VIDEO_OUTPUT_KINDS)
+    max_frames = args.max_frames or None
+    read_video_info(args.input, max_frames=max_frames)
+    boxes = read_video_boxes_file(args.boxes) if args.boxes else None
+    model = args.model or default_model_location()
+    check_model_location(model)
+    body_model_dir = args.body_model or os.environ.get("SMPLX_MODEL_DIR")
+    needs_body_model = kinds_needing_body_model(kinds)
+    if needs_body_model and not body_model_dir:
+        raise CliError(
+            f"--outputs {','.join(needs_body_model)} need an SMPL-X body model: pass --body-model DIR (the folder "
+            "containing smplx/SMPLX_NEUTRAL.npz) or set SMPLX_MODEL_DIR; --outputs params works without one."
+        )
+    body_model = SmplxBodyModel.from_directory(body_model_dir) if body_model_dir else None
+    transformers_logging.disable_progress_bar()
+    pipeline = SmplestXPipeline(
+        model, body_model_dir=body_model, detector="none" if boxes is not None else args.detector,
+        device=args.device, dtype=args.dtype, batch_size=args.batch_size, threshold=args.threshold,
+        max_people=args.max_people, max_pixels=args.max_pixels or None,
+    )  # fmt: skip
+    summary = infer_video_file(pipeline, args.input, args.output_dir, kinds=kinds, boxes=boxes, smoothing=args.smooth, max_frames=max_frames)
+    print(
+        f"{summary['frames']} frame(s), {len(summary['tracks'])} track(s), {summary['people']} person-frame(s) in "
+        f"{summary['seconds']:.1f} s ({summary['frames_per_second'] or 0:.2f} frames/s, {summary['device']}, {summary['dtype']}, "
+        f"smoothing {'on' if args.smooth else 'off'}); results in {args.output_dir} ({', '.join(kinds)}; summary in results.json)."
     )
     return 0
 
@@ -150,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .detection import DEFAULT_DETECTOR
     from .export import OUTPUT_KINDS
     from .image_io import DEFAULT_MAX_PIXELS
+    from .video_io import DEFAULT_MAX_FRAMES
 
     infer = commands.add_parser(
         "infer",
@@ -157,19 +225,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Detect people, recover their SMPL-X bodies and write the chosen outputs to OUTPUT_DIR. A failed "
         "run leaves no partial outputs.",
     )
-    infer.add_argument("input", help="an image file or a folder of images")
+    infer.add_argument("input", help="an image file, a folder of images, or a video file (.mp4, .mov, .mkv, .avi, .webm, ...)")
     infer.add_argument("output_dir", help="folder for params/, meshes/, glb/, keypoints/, overlays/ and results.json")
     infer.add_argument("--model", help="SMPLest-X model folder or Hub id (default: the bundled demo model)")
     infer.add_argument("--body-model", help="folder containing smplx/SMPLX_NEUTRAL.npz (default: $SMPLX_MODEL_DIR)")
     infer.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"object-detection model (Hub id or folder), or 'none' for whole images (default: {DEFAULT_DETECTOR})")
-    infer.add_argument("--boxes", help='JSON person boxes [x, y, w, h] in pixels: a list for one image, or {"file name": [...]} for a folder (skips the detector)')
-    infer.add_argument("--outputs", default="params,mesh,glb,overlay,keypoints", help=f"comma-separated subset of {','.join(OUTPUT_KINDS)} (default: all)")
+    infer.add_argument("--boxes", help='JSON person boxes [x, y, w, h] in pixels: a list for one image, {"file name": [...]} for a folder, or for a video one list per frame / {"frame number": [...]} (skips the detector)')
+    infer.add_argument("--outputs", default=None, help=f"comma-separated subset of {','.join(OUTPUT_KINDS)} (images; default: all) or of {','.join(OUTPUT_KINDS)},anim (videos; default: params,overlay,keypoints,anim)")
     infer.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     infer.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="half precision needs a GPU")
     infer.add_argument("--batch-size", type=int, default=8, help="people per model pass, images per detector pass (default: 8)")
     infer.add_argument("--threshold", type=float, default=0.5, help="minimum detector score of a person (default: 0.5)")
     infer.add_argument("--max-people", type=int, default=None, help="keep at most this many people per image (best scores)")
     infer.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"larger images are shrunk to this many pixels for processing; results stay in original pixels; 0 = never (default: {DEFAULT_MAX_PIXELS})")
+    infer.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True, help="videos: temporal smoothing of each track's parameters (default: on)")
+    infer.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES, help=f"videos: refuse videos with more frames; 0 = no limit (default: {DEFAULT_MAX_FRAMES}, 10 min at 30 fps)")
     infer.set_defaults(run=_infer)
 
     evaluation = commands.add_parser(
@@ -189,6 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--output-dir", default="evaluation", help="folder for results.json and results.md (default: evaluation)")
     evaluation.add_argument("--update-model-card", action="store_true", help="also write the results into MODEL's model card (model-index)")
     evaluation.set_defaults(run=_evaluate)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the bundled demo model on the bundled sample images, offline (synthetic body model by default)",
+    )
+    demo.add_argument("output_dir", nargs="?", default="smplest_x_demo", help="where the results go (default: smplest_x_demo)")
+    demo.add_argument("--body-model", help="folder containing smplx/ (default: the synthetic body model, cached)")
+    demo.add_argument("--device", default=None, help="cpu (default), cuda, ...")
+    demo.set_defaults(run=_demo)
 
     selftest = commands.add_parser("selftest", help="offline smoke run of the whole stack on synthetic data")
     selftest.add_argument("output_dir", nargs="?", default="smplest_x_selftest")

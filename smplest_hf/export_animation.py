@@ -46,7 +46,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .export_gltf import OPENCV_TO_GLTF, _BinaryBuffer, _pack_glb, camera_from_intrinsics, vertex_normals
+from .export_gltf import (
+    OPENCV_TO_GLTF,
+    _BinaryBuffer,
+    _pack_glb,
+    camera_from_intrinsics,
+    vertex_normals,
+)
 from .joint_sets import NUM_SMPLX_JOINTS, SMPLX_JOINT_NAMES
 from .smoothing import axis_angle_to_quaternion, continuous_quaternions
 
@@ -210,7 +216,6 @@ def animated_glb_bytes(
 
     for index, (track, name) in enumerate(zip(tracks, names)):
         arrays, frames = _check_track(track, index)
-        count = len(frames)
         # Rest skeleton of every frame's shape, and the bind pose of the mean shape (expression zero).
         frame_joints = (template_joints + np.einsum("jcb,tb->tjc", shape_joint_dirs, arrays["betas"])
                         + np.einsum("jcb,tb->tjc", expression_joint_dirs, arrays["expression"]))  # fmt: skip

@@ -21,6 +21,7 @@ and uint32 indices; people sharing the same faces array share one index accessor
 >>> data = glb_bytes([vertices], np.array([[0, 2, 1]]))
 >>> data[:4], len(data) % 4
 (b'glTF', 0)
+
 ```
 """
 

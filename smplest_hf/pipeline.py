@@ -46,6 +46,7 @@ import torch
 
 from .detection import DEFAULT_DETECTOR, PersonDetector
 from .image_io import DEFAULT_MAX_PIXELS, LoadedImage, load_image
+from .video_io import DEFAULT_MAX_FRAMES
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}  # fmt: skip
@@ -350,7 +351,7 @@ class SmplestXPipeline:
         for first in range(0, len(people), self.batch_size):
             chunk = people[first : first + self.batch_size]
 
-            def stacked(name):
+            def stacked(name, chunk=chunk):
                 return torch.from_numpy(np.stack([np.asarray(person[name], np.float32) for person in chunk])).to(device)
 
             body = body_model(**{name: stacked(name) for name in _PARAMETER_FIELDS}, transl=stacked("camera_translation"))
@@ -367,7 +368,7 @@ class SmplestXPipeline:
         boxes=None,
         smoothing=True,
         tracker=None,
-        max_frames: int | None = None,
+        max_frames: int | None = DEFAULT_MAX_FRAMES,
         fps=None,
         frames_per_batch: int | None = None,
     ) -> Iterator["VideoFrameResult"]:
@@ -383,7 +384,7 @@ class SmplestXPipeline:
             smoothing: True (default `SmoothingSettings`), a `SmoothingSettings`, or False/None (raw per-frame
                 results).
             tracker: a `PersonTracker` (default: a new one with its default settings).
-            max_frames: refuse files with more frames (default `video_io.DEFAULT_MAX_FRAMES`).
+            max_frames: refuse files with more frames (default `video_io.DEFAULT_MAX_FRAMES`; None = no limit).
             fps: frame rate of an iterable of frames (files state their own).
             frames_per_batch: frames decoded and sent through detection and the model together (default
                 `batch_size`); their people go through the model in chunks of `batch_size`.
@@ -398,7 +399,7 @@ class SmplestXPipeline:
         """
         from .smoothing import SmoothingSettings, TrackSmoother
         from .tracking import PersonTracker
-        from .video_io import DEFAULT_MAX_FRAMES, VideoReader
+        from .video_io import VideoReader
 
         if smoothing is True:
             smoothing = SmoothingSettings()
@@ -413,7 +414,7 @@ class SmplestXPipeline:
 
         with contextlib.ExitStack() as stack:
             if isinstance(video, (str, os.PathLike)):
-                reader = stack.enter_context(VideoReader(video, max_frames=DEFAULT_MAX_FRAMES if max_frames is None else max_frames))
+                reader = stack.enter_context(VideoReader(video, max_frames=max_frames))
                 fps, name, frames = float(reader.info.fps), str(video), iter(reader)
             else:
                 if fps is None or not float(fps) > 0:
@@ -442,9 +443,9 @@ class SmplestXPipeline:
 
     def _video_frame(self, frame, name: str) -> LoadedImage:
         """A decoded frame -> LoadedImage; RGB uint8 frames within `max_pixels` are used as they are (no copy)."""
-        if isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3:
-            if self.max_pixels is None or frame.shape[0] * frame.shape[1] <= self.max_pixels:
-                return LoadedImage(pixels=frame, original_size=frame.shape[:2], scale=1.0, name=name)
+        is_rgb = isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+        if is_rgb and (self.max_pixels is None or frame.shape[0] * frame.shape[1] <= self.max_pixels):
+            return LoadedImage(pixels=frame, original_size=frame.shape[:2], scale=1.0, name=name)
         return load_image(frame, self.max_pixels, name=name)
 
     def _track_and_smooth(self, people: list[dict], seconds: float, tracker, smoother) -> None:
@@ -556,8 +557,8 @@ __all__ = [
     "BUNDLED_MODEL_DIR",
     "DTYPES",
     "STAGES",
-    "SmplestXPipeline",
     "VIDEO_STAGES",
+    "SmplestXPipeline",
     "VideoFrameResult",
     "check_model_location",
     "default_model_location",

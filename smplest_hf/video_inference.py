@@ -231,22 +231,22 @@ def infer_video_file(
         summary = {
             "video": str(path),
             "frames": frame_count,
+            "frames_stated": info.frame_count if info.frame_count_is_exact else None,  # by the container
             "fps": float(info.fps),
             "image_size": [info.height, info.width],
             "rotation": info.rotation,
             "people": person_frames,
-            "tracks": [
-                {"track_id": track_id, "frames": len(track["frame_indices"]), "first_frame": int(track["frame_indices"][0]),
-                 "last_frame": int(track["frame_indices"][-1])}
-                for track_id, track in stacked.items()
-            ],  # fmt: skip
+            "tracks": [_track_summary(track_id, track) for track_id, track in stacked.items()],
             "outputs": list(kinds),
             "files": [str(file.relative_to(staging)) for file in written],
             "per_frame_folders": per_frame,
             "seconds": round(seconds, 3),
             "frames_per_second": round(frame_count / seconds, 3) if seconds else None,
-            "stage_seconds": {**{name: round(value, 3) for name, value in pipeline.timings.items()},
-                              "render": round(render_seconds, 3), "export": round(export_seconds, 3)},  # fmt: skip
+            "stage_seconds": {
+                **{name: round(value, 3) for name, value in pipeline.timings.items()},
+                "render": round(render_seconds, 3),
+                "export": round(export_seconds, 3),
+            },
             "smoothing": asdict(smoothing) if smoothing else None,
             "device": str(pipeline.device),
             "dtype": str(pipeline.dtype).removeprefix("torch."),
@@ -255,6 +255,11 @@ def infer_video_file(
         save_json(staging / SUMMARY_FILE, summary)
         _move_into_place(staging, output_dir)
     return summary
+
+
+def _track_summary(track_id: int, track: dict) -> dict:
+    frames = track["frame_indices"]
+    return {"track_id": track_id, "frames": len(frames), "first_frame": int(frames[0]), "last_frame": int(frames[-1])}
 
 
 def _track_metadata(track_id: int, track: dict, info, frame_count: int, smoothing) -> dict:

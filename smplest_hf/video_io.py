@@ -205,7 +205,7 @@ class VideoReader:
 
     def _rotation(self, frame) -> int:
         # `VideoFrame.rotation` (PyAV >= 13): counter-clockwise degrees from the display matrix.
-        rotation = int(round(getattr(frame, "rotation", 0) or 0))
+        rotation = round(getattr(frame, "rotation", 0) or 0)
         return rotation % 360 if self.apply_rotation else 0
 
     def _to_rgb(self, frame) -> np.ndarray:
@@ -219,7 +219,7 @@ class VideoReader:
     def _describe(self, first_frame) -> VideoInfo:
         stream = self._stream
         fps = next((Fraction(rate) for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate) if rate), FALLBACK_FPS)
-        frame_count, exact = int(stream.frames or 0), True
+        frame_count, exact = stream.frames or 0, True
         if frame_count <= 0:  # not stored (e.g. Matroska/WebM): estimate from the duration
             exact = False
             if stream.duration is not None and stream.time_base:
@@ -228,7 +228,7 @@ class VideoReader:
                 seconds = self._container.duration / 1_000_000  # AV_TIME_BASE
             else:
                 seconds = 0.0
-            frame_count = max(1, int(round(seconds * float(fps))))
+            frame_count = max(1, round(seconds * float(fps)))
         rotation = self._rotation(first_frame)
         height, width = first_frame.height, first_frame.width
         if rotation in (90, 270):
@@ -257,13 +257,10 @@ def _check_file(path: Path) -> None:
 
 def _read_error(path: Path, error: Exception, frame_index: int | None = None) -> VideoReadError:
     """A PyAV/FFmpeg exception -> the one-line VideoReadError shown to the user."""
-    import av
-
     reason = " ".join(str(getattr(error, "strerror", None) or error).split())
-    if frame_index is None and isinstance(error, av.error.InvalidDataError):
+    if frame_index is None:  # opening the file or decoding its first frame
         return VideoReadError(f"{str(path)!r} is not a video file FFmpeg can read, or it is corrupt or truncated ({reason}).")
-    where = f" at frame {frame_index}" if frame_index is not None else ""
-    return VideoReadError(f"Video file {str(path)!r} is corrupt or truncated: decoding failed{where} ({reason}).")
+    return VideoReadError(f"Video file {str(path)!r} is corrupt or truncated: decoding failed at frame {frame_index} ({reason}).")
 
 
 # ---------------------------------------------------------------------------------------------- writing

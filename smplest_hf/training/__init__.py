@@ -3,10 +3,8 @@
 The training loop itself is `examples/train.py` (a plain Accelerate loop); the data side (EHPS datasets,
 augmentation, mixing) is `hub_datasets`. Nothing here imports `hub_datasets`.
 
-```python
 >>> from smplest_hf.training import TrainingConfig, build_optimizer, warmup_cosine_schedule
 >>> config = TrainingConfig.from_yaml("examples/configs/tiny_synthetic.yaml")   # doctest: +SKIP
-```
 """
 
 from .body_model import Float32BodyModel
@@ -31,8 +29,9 @@ from .config import (
     TrainingConfig,
     TrainingConfigError,
 )
-from .sampling import EpochShuffleSampler
+from .initialization import init_readouts_at_rest_pose
 from .optimization import WarmupCosineFactor, build_optimizer, freeze_layers, warmup_cosine_schedule
+from .sampling import EpochShuffleSampler
 from .tracking import JsonlTracker, read_metrics, select_trackers
 
 __all__ = [
@@ -52,6 +51,7 @@ __all__ = [
     "build_optimizer",
     "checkpoint_path",
     "freeze_layers",
+    "init_readouts_at_rest_pose",
     "latest_checkpoint",
     "list_checkpoints",
     "prune_checkpoints",

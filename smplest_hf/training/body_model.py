@@ -9,14 +9,12 @@ two costs, both avoided by attaching `Float32BodyModel(body_model)` instead:
 * wrappers: its ~70 MB of (non-persistent) buffers are module buffers, so DDP broadcasts them from rank 0 at every
   forward, and FSDP / DeepSpeed cast them to the training dtype.
 
-```python
 >>> import torch
 >>> from smplest_hf.body_model import SmplxBodyModel
 >>> body = Float32BodyModel(SmplxBodyModel.from_directory("human_model_files"))   # doctest: +SKIP
 >>> model = model.attach_body_model(body)                                           # doctest: +SKIP
 >>> list(body.buffers())                                                            # doctest: +SKIP
 []
-```
 """
 
 import torch

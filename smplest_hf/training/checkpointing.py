@@ -9,13 +9,11 @@ Layout of `output_dir/checkpoint-<step>/` (step zero-padded to 8 digits so names
 A checkpoint is written into `checkpoint-<step>.tmp/` and renamed when complete, so a directory without `.tmp`
 is always whole; `latest_checkpoint` only considers complete ones.
 
-```python
 >>> from pathlib import Path
 >>> checkpoint_path("outputs/run", 1200).name
 'checkpoint-00001200'
 >>> latest_checkpoint(Path("does/not/exist")) is None
 True
-```
 """
 
 import json

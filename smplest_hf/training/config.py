@@ -17,13 +17,11 @@ checkpointing: {every_steps: 500, total_limit: 2}
 logging: {every_steps: 10, log_with: [tensorboard]}
 ```
 
-```python
 >>> from smplest_hf.training import TrainingConfig
 >>> config = TrainingConfig.from_dict({"output_dir": "out", "data": {"train": [{"path": "data/synthetic"}]}},
 ...                                   overrides=["--optimization.learning_rate=3e-4", "--seed=1"])
 >>> config.optimization.learning_rate, config.seed, config.data.train[0].split
 (0.0003, 1, 'train')
-```
 """
 
 import dataclasses
@@ -56,6 +54,8 @@ class ModelOptions:
         trust_pickle: allow full unpickling of `vitpose_checkpoint` if `torch.load(weights_only=True)` refuses it.
         body_model_dir: the folder holding `smplx/SMPLX_NEUTRAL.npz` (the joint losses need it); `synthetic`: the
             synthetic body model (cached in the user cache); null: `$SMPLX_MODEL_DIR`.
+        init_readouts_at_rest_pose: start a new model's rotation readouts at the rest pose, upright and facing
+            the camera, instead of random rotations (see `smplest_hf.training.initialization`; not in the original).
         gradient_checkpointing: recompute encoder/decoder layers in backward (less memory, ~30 % slower).
         attn_implementation: `sdpa` (default) or `eager`.
     """
@@ -67,6 +67,7 @@ class ModelOptions:
     vitpose_checkpoint: Optional[str] = None
     trust_pickle: bool = False
     body_model_dir: Optional[str] = None
+    init_readouts_at_rest_pose: bool = False
     gradient_checkpointing: bool = False
     attn_implementation: str = "sdpa"
 
@@ -298,6 +299,8 @@ class TrainingConfig:
             fail("model.preset", "is null and model.from_pretrained is not set: name a preset (tiny, s, b, l, h) or a model to start from.")
         if self.model.from_pretrained is not None and self.model.vitpose_checkpoint is not None:
             fail("model.vitpose_checkpoint", "cannot be combined with model.from_pretrained (which already has an encoder).")
+        if self.model.from_pretrained is not None and self.model.init_readouts_at_rest_pose:
+            fail("model.init_readouts_at_rest_pose", "is for new models; model.from_pretrained already has trained readouts.")
         if self.model.attn_implementation not in ("sdpa", "eager"):
             fail("model.attn_implementation", f"must be sdpa or eager, got {self.model.attn_implementation!r}.")
         if e.gender not in ("neutral", "per_sample"):

@@ -5,7 +5,6 @@ The original SMPLest-X (`main/base.py`) optimises encoder and decoder with Adam 
 warm-up or weight decay. `build_optimizer(..., weight_decay=0)` is that Adam (AdamW without decay is Adam), and
 `warmup_cosine_schedule(..., warmup_steps=0)` gives the same learning rates as `CosineAnnealingLR`.
 
-```python
 >>> import torch
 >>> from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
 >>> model = SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny"))
@@ -14,7 +13,6 @@ warm-up or weight decay. `build_optimizer(..., weight_decay=0)` is that Adam (Ad
 >>> scheduler = warmup_cosine_schedule(optimizer, total_steps=100, min_learning_rate=1e-6)
 >>> round(scheduler.get_last_lr()[0], 12)
 1e-05
-```
 """
 
 import math

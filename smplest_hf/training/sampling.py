@@ -1,11 +1,9 @@
 """A shuffling sampler whose order depends only on (seed, epoch): the same on every process and after a resume.
 
-```python
 >>> sampler = EpochShuffleSampler(5, seed=0)
 >>> first = list(sampler); sampler.set_epoch(1); second = list(sampler)
 >>> sorted(first) == sorted(second) == [0, 1, 2, 3, 4], first == list(EpochShuffleSampler(5, seed=0))
 (True, True)
-```
 """
 
 import numpy as np

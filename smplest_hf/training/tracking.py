@@ -3,14 +3,12 @@
 TensorBoard is the default tracker but not a dependency (it pulls grpcio and protobuf): when it (or any tracker
 named in `logging.log_with`) is not installed, training warns once and logs to `metrics.jsonl` only.
 
-```python
 >>> import json, tempfile
 >>> folder = tempfile.mkdtemp()
 >>> tracker = JsonlTracker(folder)
 >>> tracker.log({"train/loss": 1.5}, step=3)
 >>> json.loads(open(f"{folder}/metrics.jsonl").read())
 {'step': 3, 'train/loss': 1.5}
-```
 """
 
 import json
