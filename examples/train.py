@@ -19,20 +19,31 @@ Outputs in `output_dir`: `checkpoint-<step>/` (HF model directories with the tra
 import argparse
 import hashlib
 import logging
-import math
 import shutil
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
-from accelerate.utils import DistributedType, ProjectConfiguration, gather_object, send_to_device, set_seed
+from accelerate.utils import (
+    DistributedType,
+    ProjectConfiguration,
+    gather_object,
+    send_to_device,
+    set_seed,
+)
 from tqdm.auto import tqdm
 
 from hub_datasets import balanced_mix, load_ehps_dataset, weighted_mix
+from hub_datasets.augmentation import AugmentationConfig
 from hub_datasets.transform import TrainingTransform, collate_training_batch
-from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery, SmplestXImageProcessor
+from smplest_hf import (
+    SmplestXConfig,
+    SmplestXForHumanMeshRecovery,
+    SmplestXImageProcessor,
+)
 from smplest_hf.body_model import SmplxBodyModel
 from smplest_hf.training import (
     EpochShuffleSampler,
@@ -119,7 +130,12 @@ def processor_for(model_config):
 def build_training_data(config: TrainingConfig, model_config, accelerator):
     """-> (DataLoader, EpochShuffleSampler or None, TrainingTransform, micro-batches per epoch per process)."""
     data = config.data
-    transform = TrainingTransform(model_config, augment=data.augment, seed=config.seed, bbox_ratio=data.bbox_ratio)
+    try:
+        augmentation = AugmentationConfig(**data.augmentation)
+    except TypeError as error:  # an unknown field
+        raise ValueError(f"data.augmentation: {error}; the fields are {[f.name for f in fields(AugmentationConfig)]}.") from None
+    transform = TrainingTransform(model_config, augment=data.augment, augmentation=augmentation, seed=config.seed,
+                                  bbox_ratio=data.bbox_ratio)  # fmt: skip
     batch_size = config.optimization.batch_size
     with accelerator.main_process_first():  # the first load converts Parquet to the Arrow cache: once
         if data.streaming:

@@ -30,7 +30,12 @@ from .config import (
     TrainingConfigError,
 )
 from .initialization import init_readouts_at_rest_pose
-from .optimization import WarmupCosineFactor, build_optimizer, freeze_layers, warmup_cosine_schedule
+from .optimization import (
+    WarmupCosineFactor,
+    build_optimizer,
+    freeze_layers,
+    warmup_cosine_schedule,
+)
 from .sampling import EpochShuffleSampler
 from .tracking import JsonlTracker, read_metrics, select_trackers
 

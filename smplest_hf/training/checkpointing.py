@@ -22,7 +22,6 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 CHECKPOINT_PREFIX = "checkpoint-"
 TRAINING_STATE_DIR = "training_state"
@@ -48,13 +47,13 @@ def list_checkpoints(output_dir) -> list:
     return sorted(found)
 
 
-def latest_checkpoint(output_dir) -> Optional[Path]:
+def latest_checkpoint(output_dir) -> Path | None:
     """The newest complete checkpoint in `output_dir`, or None."""
     checkpoints = list_checkpoints(output_dir)
     return checkpoints[-1][1] if checkpoints else None
 
 
-def resolve_resume_checkpoint(resume_from: Optional[str], output_dir) -> Optional[Path]:
+def resolve_resume_checkpoint(resume_from: str | None, output_dir) -> Path | None:
     """`checkpointing.resume_from` -> a checkpoint directory, or None to start fresh.
 
     `latest` picks the newest complete checkpoint in `output_dir` (None when there is none yet, so the same
@@ -93,7 +92,7 @@ def write_json_atomically(path, data) -> None:
         raise
 
 
-def prune_checkpoints(output_dir, total_limit: Optional[int]) -> list:
+def prune_checkpoints(output_dir, total_limit: int | None) -> list:
     """Delete all but the newest `total_limit` complete checkpoints; returns the deleted paths."""
     if total_limit is None:
         return []

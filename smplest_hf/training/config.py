@@ -30,7 +30,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import yaml
 
@@ -60,13 +60,13 @@ class ModelOptions:
         attn_implementation: `sdpa` (default) or `eager`.
     """
 
-    preset: Optional[str] = "tiny"
+    preset: str | None = "tiny"
     config_overrides: dict = field(default_factory=dict)
     loss_weights: dict = field(default_factory=dict)
-    from_pretrained: Optional[str] = None
-    vitpose_checkpoint: Optional[str] = None
+    from_pretrained: str | None = None
+    vitpose_checkpoint: str | None = None
     trust_pickle: bool = False
-    body_model_dir: Optional[str] = None
+    body_model_dir: str | None = None
     init_readouts_at_rest_pose: bool = False
     gradient_checkpointing: bool = False
     attn_implementation: str = "sdpa"
@@ -96,6 +96,9 @@ class DataOptions:
             `weight`), or `concat`.
         total_length: samples per epoch of a mix (null: the sum of the datasets' lengths; required for streaming).
         augment: the original's scale / rotation / flip / colour augmentation.
+        augmentation: its ranges and probabilities, replacing the original's (`hub_datasets.augmentation.
+            AugmentationConfig` fields: scale_factor, rotation_factor, rotation_probability, flip_probability,
+            color_factor), e.g. `{rotation_probability: 0}`.
         bbox_ratio: box enlargement before cropping; null: `1.2 * 0.833` for HumanData boxes, which are stored
             already padded (the original's rule); use 1.2 for tight boxes (synthetic data, detector boxes).
         num_workers: DataLoader worker processes per training process.
@@ -105,9 +108,10 @@ class DataOptions:
 
     train: list = field(default_factory=list)
     mixing: str = "balance"
-    total_length: Optional[int] = None
+    total_length: int | None = None
     augment: bool = True
-    bbox_ratio: Optional[float] = None
+    augmentation: dict = field(default_factory=dict)
+    bbox_ratio: float | None = None
     num_workers: int = 0
     streaming: bool = False
     shuffle_buffer_size: int = 1000
@@ -138,15 +142,15 @@ class OptimizationOptions:
     batch_size: int = 16
     gradient_accumulation_steps: int = 1
     epochs: int = 1
-    max_steps: Optional[int] = None
+    max_steps: int | None = None
     learning_rate: float = 1e-5
     min_learning_rate: float = 1e-6
     warmup_steps: int = 0
     weight_decay: float = 0.0
     adam_betas: list = field(default_factory=lambda: [0.9, 0.999])
     adam_epsilon: float = 1e-8
-    max_grad_norm: Optional[float] = None
-    mixed_precision: Optional[str] = None
+    max_grad_norm: float | None = None
+    mixed_precision: str | None = None
     freeze_encoder: bool = False
     freeze_encoder_layers: int = 0
     freeze_patch_embedding: bool = False
@@ -164,7 +168,7 @@ class EvaluationOptions:
         batch_size: per process. max_samples: per benchmark (null: all).
     """
 
-    dataset: Optional[str] = None
+    dataset: str | None = None
     split: str = "test"
     bbox_ratio: float = 1.2
     gender: str = "per_sample"
@@ -173,7 +177,7 @@ class EvaluationOptions:
     every_steps: int = 0
     at_end: bool = True
     batch_size: int = 16
-    max_samples: Optional[int] = None
+    max_samples: int | None = None
 
 
 @dataclass
@@ -189,8 +193,8 @@ class CheckpointOptions:
     """
 
     every_steps: int = 0
-    total_limit: Optional[int] = 3
-    resume_from: Optional[str] = None
+    total_limit: int | None = 3
+    resume_from: str | None = None
     save_final_state: bool = True
 
 
@@ -223,7 +227,7 @@ class TrainingConfig:
 
     # ------------------------------------------------------------------------------------------ loading
     @classmethod
-    def from_dict(cls, values: dict, overrides: Optional[list] = None, source: str = "the config") -> "TrainingConfig":
+    def from_dict(cls, values: dict, overrides: list | None = None, source: str = "the config") -> "TrainingConfig":
         """Build from a nested dict (a parsed YAML file) with `--a.b=value` `overrides` applied on top."""
         if not isinstance(values, dict):
             raise TrainingConfigError(f"{source} must be a mapping of sections, got {type(values).__name__}.")
@@ -233,7 +237,7 @@ class TrainingConfig:
         return config
 
     @classmethod
-    def from_yaml(cls, path, overrides: Optional[list] = None) -> "TrainingConfig":
+    def from_yaml(cls, path, overrides: list | None = None) -> "TrainingConfig":
         """Read a YAML file (see the module docstring) and apply `overrides`."""
         path = Path(path)
         if not path.is_file():
@@ -316,7 +320,7 @@ def _apply_overrides(values: dict, overrides: list) -> dict:
 
     merged = copy.deepcopy(values)
     for item in overrides:
-        text = item[2:] if item.startswith("--") else item
+        text = item.removeprefix("--")
         key, separator, raw = text.partition("=")
         if not separator or not key:
             raise TrainingConfigError(f"Override {item!r} must look like --section.key=value (e.g. --optimization.batch_size=8).")
