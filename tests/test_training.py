@@ -381,12 +381,17 @@ def test_two_cpu_processes_shard_the_data_and_end_with_identical_weights(synthet
     config = SmplestXConfig.from_preset("tiny")
     set_seed(0)
     model = SmplestXForHumanMeshRecovery(config).attach_body_model(synthetic_body_model_dir)
-    if yaml.safe_load((CONFIGS / "tiny_synthetic.yaml").read_text())["model"].get("init_readouts_at_rest_pose"):
+    # The model and crops train.py builds from this config: readout initialisation and augmentation settings.
+    recipe = yaml.safe_load((CONFIGS / "tiny_synthetic.yaml").read_text())
+    if recipe["model"].get("init_readouts_at_rest_pose"):
         from smplest_hf.training.initialization import init_readouts_at_rest_pose
 
-        init_readouts_at_rest_pose(model)  # as train.py does for this config
+        init_readouts_at_rest_pose(model)
+    from hub_datasets.augmentation import AugmentationConfig
+
+    augmentation = AugmentationConfig(**recipe["data"].get("augmentation", {}))
     dataset = load_ehps_dataset(synthetic_data, "train", decode_images=False)
-    dataset.set_transform(TrainingTransform(config, seed=0, bbox_ratio=1.2))
+    dataset.set_transform(TrainingTransform(config, seed=0, bbox_ratio=1.2, augmentation=augmentation))
     first = list(EpochShuffleSampler(len(dataset), seed=0))[:8]
     batch = collate_training_batch([dataset[i] for i in first])
     with torch.no_grad():
