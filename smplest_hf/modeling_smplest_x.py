@@ -511,16 +511,18 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
             attentions=encoder_outputs.get("attentions"),
         )
         if self.body_model is not None:
-            body = self.body_model(
-                global_orient=outputs.global_orient.float(),
-                body_pose=outputs.body_pose.float(),
-                left_hand_pose=outputs.left_hand_pose.float(),
-                right_hand_pose=outputs.right_hand_pose.float(),
-                jaw_pose=outputs.jaw_pose.float(),
-                betas=outputs.betas.float(),
-                expression=outputs.expression.float(),
-                transl=outputs.camera_translation.float(),
-            )
+            # Skinning stays float32 under autocast (bf16 skinning is off by centimetres at metre-scale depths).
+            with torch.autocast(device_type=pixel_values.device.type, enabled=False):
+                body = self.body_model(
+                    global_orient=outputs.global_orient.float(),
+                    body_pose=outputs.body_pose.float(),
+                    left_hand_pose=outputs.left_hand_pose.float(),
+                    right_hand_pose=outputs.right_hand_pose.float(),
+                    jaw_pose=outputs.jaw_pose.float(),
+                    betas=outputs.betas.float(),
+                    expression=outputs.expression.float(),
+                    transl=outputs.camera_translation.float(),
+                )
             outputs.vertices = body.vertices
             outputs.joints = body.joints
             outputs.keypoints_2d = self._project_to_body_input(body.joints)

@@ -154,3 +154,17 @@ def test_drop_path_only_acts_in_training():
 def test_return_dict_false_gives_a_tuple():
     outputs = _tiny_model()(torch.rand(1, 3, 256, 192), return_dict=False)
     assert isinstance(outputs, tuple) and outputs[0].shape == (1, 3)  # global_orient first (loss is None)
+
+
+def test_body_model_runs_in_float32_under_bfloat16_autocast(synthetic_body_model_dir):
+    model = _tiny_model().attach_body_model(synthetic_body_model_dir)
+    pixel_values = torch.rand(2, 3, 256, 192, generator=torch.Generator().manual_seed(0))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs = model(pixel_values)
+    assert outputs.vertices.dtype == torch.float32
+    reference = model.body_model(
+        outputs.global_orient.float(), outputs.body_pose.float(), outputs.left_hand_pose.float(),
+        outputs.right_hand_pose.float(), outputs.jaw_pose.float(), outputs.betas.float(), outputs.expression.float(),
+        transl=outputs.camera_translation.float(),
+    )
+    torch.testing.assert_close(outputs.vertices, reference.vertices)  # same parameters -> same float32 mesh
