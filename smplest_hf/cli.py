@@ -80,15 +80,10 @@ def _selftest(args) -> int:
 
 def _infer(args) -> int:
     """Images (one file or a folder) -> SMPL-X parameters, meshes, glb scenes, keypoints, overlays in OUTPUT_DIR."""
-    import os
 
-    from transformers.utils import logging as transformers_logging
-
-    from .body_model import SmplxBodyModel
-    from .export import kinds_needing_body_model, parse_output_kinds
+    from .export import parse_output_kinds
     from .image_inference import collect_image_files, infer_image_files, read_boxes_file
     from .image_io import check_image_file
-    from .pipeline import SmplestXPipeline, check_model_location, default_model_location
     from .video_io import is_video_path
 
     if is_video_path(args.input):
@@ -99,6 +94,27 @@ def _infer(args) -> int:
     for file in files:
         check_image_file(file)
     boxes = read_boxes_file(args.boxes, files) if args.boxes else None
+    pipeline = _inference_pipeline(args, kinds, boxes)
+    summary = infer_image_files(pipeline, files, args.output_dir, kinds=kinds, boxes=boxes)
+    rate = summary["images"] / summary["seconds"] if summary["seconds"] else float("inf")
+    people = f"{summary['people']} {'person' if summary['people'] == 1 else 'people'}"
+    print(
+        f"{summary['images']} image(s), {people} in {summary['seconds']:.1f} s ({rate:.2f} images/s, {summary['device']}, "
+        f"{summary['dtype']}); results in {args.output_dir} ({', '.join(kinds)}; summary in results.json)."
+    )
+    return 0
+
+
+def _inference_pipeline(args, kinds, boxes):
+    """The `infer` pipeline for images and videos: model and body model checked (one-line errors) before loading."""
+    import os
+
+    from transformers.utils import logging as transformers_logging
+
+    from .body_model import SmplxBodyModel
+    from .export import kinds_needing_body_model
+    from .pipeline import SmplestXPipeline, check_model_location, default_model_location
+
     model = args.model or default_model_location()
     check_model_location(model)
     body_model_dir = args.body_model or os.environ.get("SMPLX_MODEL_DIR")
@@ -110,30 +126,17 @@ def _infer(args) -> int:
         )
     body_model = SmplxBodyModel.from_directory(body_model_dir) if body_model_dir else None
     transformers_logging.disable_progress_bar()  # ours is the one progress bar; keeps stderr to errors
-    pipeline = SmplestXPipeline(
+    return SmplestXPipeline(
         model, body_model_dir=body_model, detector="none" if boxes is not None else args.detector,
         device=args.device, dtype=args.dtype, batch_size=args.batch_size, threshold=args.threshold,
         max_people=args.max_people, max_pixels=args.max_pixels or None,
     )  # fmt: skip
-    summary = infer_image_files(pipeline, files, args.output_dir, kinds=kinds, boxes=boxes)
-    rate = summary["images"] / summary["seconds"] if summary["seconds"] else float("inf")
-    people = f"{summary['people']} {'person' if summary['people'] == 1 else 'people'}"
-    print(
-        f"{summary['images']} image(s), {people} in {summary['seconds']:.1f} s ({rate:.2f} images/s, {summary['device']}, "
-        f"{summary['dtype']}); results in {args.output_dir} ({', '.join(kinds)}; summary in results.json)."
-    )
-    return 0
 
 
 def _infer_video(args) -> int:
     """A video file -> per-track SMPL-X parameter sequences, overlay video, keypoints, animated glb in OUTPUT_DIR."""
-    import os
 
-    from transformers.utils import logging as transformers_logging
-
-    from .body_model import SmplxBodyModel
-    from .export import kinds_needing_body_model, parse_output_kinds
-    from .pipeline import SmplestXPipeline, check_model_location, default_model_location
+    from .export import parse_output_kinds
     from .video_inference import (
         DEFAULT_VIDEO_OUTPUTS,
         VIDEO_OUTPUT_KINDS,
@@ -147,22 +150,7 @@ def _infer_video(args) -> int:
     max_frames = args.max_frames or None
     read_video_info(args.input, max_frames=max_frames)
     boxes = read_video_boxes_file(args.boxes) if args.boxes else None
-    model = args.model or default_model_location()
-    check_model_location(model)
-    body_model_dir = args.body_model or os.environ.get("SMPLX_MODEL_DIR")
-    needs_body_model = kinds_needing_body_model(kinds)
-    if needs_body_model and not body_model_dir:
-        raise CliError(
-            f"--outputs {','.join(needs_body_model)} need an SMPL-X body model: pass --body-model DIR (the folder "
-            "containing smplx/SMPLX_NEUTRAL.npz) or set SMPLX_MODEL_DIR; --outputs params works without one."
-        )
-    body_model = SmplxBodyModel.from_directory(body_model_dir) if body_model_dir else None
-    transformers_logging.disable_progress_bar()
-    pipeline = SmplestXPipeline(
-        model, body_model_dir=body_model, detector="none" if boxes is not None else args.detector,
-        device=args.device, dtype=args.dtype, batch_size=args.batch_size, threshold=args.threshold,
-        max_people=args.max_people, max_pixels=args.max_pixels or None,
-    )  # fmt: skip
+    pipeline = _inference_pipeline(args, kinds, boxes)
     summary = infer_video_file(pipeline, args.input, args.output_dir, kinds=kinds, boxes=boxes, smoothing=args.smooth, max_frames=max_frames)
     print(
         f"{summary['frames']} frame(s), {len(summary['tracks'])} track(s), {summary['people']} person-frame(s) in "
