@@ -106,9 +106,10 @@ def build_model(config: TrainingConfig):
             from smplest_hf.convert_original_checkpoint import load_vitpose_into_encoder
 
             load_vitpose_into_encoder(model, options.vitpose_checkpoint, trust_pickle=options.trust_pickle)
-        processor = processor_for(model_config)
+        processor = processor_for(model_config, options.image_mean, options.image_std)
     if options.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # Non-reentrant: the reentrant variant breaks DDP with find_unused_parameters (a variable marked ready twice).
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     o = config.optimization
     frozen = freeze_layers(
         model, encoder=o.freeze_encoder, encoder_layers=o.freeze_encoder_layers, patch_embedding=o.freeze_patch_embedding
@@ -116,25 +117,32 @@ def build_model(config: TrainingConfig):
     return model, processor, frozen
 
 
-def processor_for(model_config):
+def processor_for(model_config, image_mean=None, image_std=None):
+    """The image processor of a new model: its crop geometry, and the normalisation training uses (if any)."""
     return SmplestXImageProcessor(
         size={"height": model_config.input_body_size[0], "width": model_config.input_body_size[1]},
         crop_size={"height": model_config.input_image_size[0], "width": model_config.input_image_size[1]},
         bbox_ratio=model_config.bbox_ratio,
         focal_length=list(model_config.focal_length),
         principal_point=list(model_config.principal_point),
+        do_normalize=image_mean is not None,
+        image_mean=image_mean,
+        image_std=image_std,
     )
 
 
 # ================================================================================================= data
-def build_training_data(config: TrainingConfig, model_config, accelerator):
-    """-> (DataLoader, EpochShuffleSampler or None, TrainingTransform, micro-batches per epoch per process)."""
+def build_training_data(config: TrainingConfig, processor, accelerator):
+    """-> (DataLoader, EpochShuffleSampler or None, TrainingTransform, micro-batches per epoch per process).
+
+    The crops are cut and normalised by the rules of `processor`, the image processor saved with the model.
+    """
     data = config.data
     try:
         augmentation = AugmentationConfig(**data.augmentation)
     except TypeError as error:  # an unknown field
         raise ValueError(f"data.augmentation: {error}; the fields are {[f.name for f in fields(AugmentationConfig)]}.") from None
-    transform = TrainingTransform(model_config, augment=data.augment, augmentation=augmentation, seed=config.seed,
+    transform = TrainingTransform(processor, augment=data.augment, augmentation=augmentation, seed=config.seed,
                                   bbox_ratio=data.bbox_ratio)  # fmt: skip
     batch_size = config.optimization.batch_size
     with accelerator.main_process_first():  # the first load converts Parquet to the Arrow cache: once
@@ -210,14 +218,14 @@ def evaluation_benchmarks(config: TrainingConfig) -> list:
     return benchmarks
 
 
-def evaluate_model(model, config, accelerator, body_model_dir, training_body_model) -> dict:
+def evaluate_model(model, processor, config, accelerator, body_model_dir, training_body_model) -> dict:
     """Errors (mm) on the evaluation benchmarks as `{"eval/<benchmark>/<metric>": value, "eval/mpe": ...}`."""
     from smplest_hf.evaluation import evaluate
 
     network = model if accelerator.distributed_type in SHARDED else accelerator.unwrap_model(model)
     report = evaluate(
         network, evaluation_benchmarks(config), body_model_dir=body_model_dir, batch_size=config.evaluation.batch_size,
-        max_samples=config.evaluation.max_samples, accelerator=accelerator, progress=False,
+        max_samples=config.evaluation.max_samples, accelerator=accelerator, progress=False, processor=processor,
     )  # fmt: skip
     # evaluate() attached its own (plain float32) body model and switched to eval mode: restore training's.
     accelerator.unwrap_model(model).attach_body_model(training_body_model)
@@ -295,7 +303,7 @@ def train(config: TrainingConfig) -> dict:
     training_body_model = Float32BodyModel(SmplxBodyModel.from_directory(body_model_dir))
     model.to(accelerator.device).attach_body_model(training_body_model)  # attaches on the parameters' device
 
-    loader, sampler, transform, batches_per_epoch = build_training_data(config, model.config, accelerator)
+    loader, sampler, transform, batches_per_epoch = build_training_data(config, processor, accelerator)
     steps_per_epoch = batches_per_epoch // o.gradient_accumulation_steps
     if steps_per_epoch < 1:
         raise ValueError(
@@ -377,7 +385,7 @@ def train(config: TrainingConfig) -> dict:
                 history[step] = logs["train/loss"]
                 progress.set_postfix(loss=f"{logs['train/loss']:.3f}", lr=f"{learning_rate:.2e}")
             if config.evaluation.every_steps and step % config.evaluation.every_steps == 0 and step < total_steps:
-                last_metrics = evaluate_model(model, config, accelerator, body_model_dir, training_body_model)
+                last_metrics = evaluate_model(model, processor, config, accelerator, body_model_dir, training_body_model)
                 logs.update(last_metrics)
             if logs:
                 accelerator.log(logs, step=step)
@@ -393,7 +401,7 @@ def train(config: TrainingConfig) -> dict:
     progress.close()
 
     if config.evaluation.at_end and evaluation_benchmarks(config):
-        last_metrics = evaluate_model(model, config, accelerator, body_model_dir, training_body_model)
+        last_metrics = evaluate_model(model, processor, config, accelerator, body_model_dir, training_body_model)
         accelerator.log(last_metrics, step=step)
         logger.info("Evaluation after %d steps: %s", step, {k: round(v, 2) for k, v in last_metrics.items()})
     if config.checkpointing.save_final_state:

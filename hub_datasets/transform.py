@@ -94,6 +94,16 @@ def decode_image(value, sample_id: str = "?") -> np.ndarray:
     return array
 
 
+def _channel_normalization(image_mean, image_std) -> tuple:
+    """A processor's ``image_mean`` / ``image_std`` (per channel, or one value) -> two (3, 1, 1) float32 arrays."""
+    if image_mean is None or image_std is None:
+        raise ValueError("The image processor has do_normalize=True but no image_mean/image_std; set both (3 values each).")
+    mean, std = (np.broadcast_to(np.asarray(v, np.float32).reshape(-1), (3,)).reshape(3, 1, 1).copy() for v in (image_mean, image_std))
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise ValueError(f"image_std must be positive and both finite, got image_mean={image_mean}, image_std={image_std}.")
+    return mean, std
+
+
 def _read_hand_pose_mean(body_model_dir) -> np.ndarray:
     """(2, 15, 3) left/right mean hand poses from ``smplx/SMPLX_NEUTRAL.npz`` (only those two arrays are read)."""
     path = resolve_smplx_directory(body_model_dir) / "SMPLX_NEUTRAL.npz"
@@ -108,7 +118,8 @@ class TrainingTransform:
 
     Args:
         config: a ``SmplestXConfig`` (crop ``input_image_size``, ``input_body_size``, ``bbox_ratio``) or a
-            ``SmplestXImageProcessor`` (``crop_size``, ``size``, ``bbox_ratio``); ``None``: the defaults.
+            ``SmplestXImageProcessor`` (``crop_size``, ``size``, ``bbox_ratio``, and its mean/std normalisation when
+            ``do_normalize`` is set, so training sees the pixels inference will); ``None``: the defaults.
         augment: draw scale, rotation, flip and colour per row (``False``: the plain inference crop).
         seed, epoch: the augmentation streams (see the module docstring).
         augmentation: an ``AugmentationConfig`` of ranges and probabilities (default: the original's).
@@ -134,14 +145,18 @@ class TrainingTransform:
     ):
         if config is None:
             config = SmplestXConfig()
+        normalization = None  # (mean, std), each (3, 1, 1) float32: the processor's, after scaling to [0, 1]
         if hasattr(config, "input_image_size"):
             crop_size, body_size, config_ratio = config.input_image_size, config.input_body_size, config.bbox_ratio
         elif hasattr(config, "crop_size") and hasattr(config, "size"):  # an image processor
             crop_size = (config.crop_size["height"], config.crop_size["width"])
             body_size = (config.size["height"], config.size["width"])
             config_ratio = config.bbox_ratio
+            if getattr(config, "do_normalize", False):
+                normalization = _channel_normalization(config.image_mean, config.image_std)
         else:
             raise TypeError(f"config must be a SmplestXConfig or a SmplestXImageProcessor, got {type(config).__name__}.")
+        self.normalization = normalization
         self.crop_size = tuple(int(v) for v in crop_size)
         self.input_body_size = tuple(int(v) for v in body_size)
         self.bbox_ratio = float(config_ratio) * TRAINING_BBOX_RATIO_FACTOR if bbox_ratio is None else float(bbox_ratio)
@@ -220,6 +235,10 @@ class TrainingTransform:
         # The original multiplies the 8-bit-range crop by the colour factors and clips to [0, 255], then / 255.
         pixel_values *= (parameters.color_scale / 255.0).astype(np.float32)[:, :, None, None]
         np.clip(pixel_values, 0.0, 1.0, out=pixel_values)
+        if self.normalization is not None:
+            mean, std = self.normalization
+            pixel_values -= mean
+            pixel_values /= std
 
         labels = build_labels(
             LabelColumns.from_batch(batch), body_matrices, parameters.flip, parameters.rotation, self.hand_pose_mean,

@@ -258,6 +258,7 @@ def evaluate(
     accelerator=None,
     progress: bool = True,
     cache_dir=None,
+    processor=None,
 ) -> EvaluationReport:
     """Evaluate ``model`` on ``benchmarks`` and return the report (on every process).
 
@@ -274,6 +275,8 @@ def evaluate(
             location).
         accelerator: an ``accelerate.Accelerator`` (default: a new one). progress: show a progress bar.
         cache_dir: ``datasets`` cache directory for the benchmark data.
+        processor: the ``SmplestXImageProcessor`` cutting the crops (default: the one saved with the model, else
+            one with the model's crop geometry); pass it for a model object trained with a normalising processor.
 
     Raises:
         ValueError: bad arguments, unknown or placeholder benchmarks, datasets missing columns the metrics need
@@ -304,7 +307,7 @@ def evaluate(
         plans = [_plan(benchmark, body_model_dir, streaming, max_samples, cache_dir) for benchmark in resolved]
 
     model, location = _load_model(model, neutral_body_model, accelerator.device)
-    processor = _processor_for(model, location)
+    processor = _processor_for(model, location) if processor is None else processor
     ground_truth = _GroundTruthMeshes(body_model_dir, neutral_body_model, accelerator.device)
     report = EvaluationReport(model=location)
     for plan in plans:

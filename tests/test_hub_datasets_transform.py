@@ -270,6 +270,30 @@ def test_without_augmentation_crop_and_labels_match_independent_computation(rows
         assert (output[name] == 1).all(), name
 
 
+def test_a_normalising_processor_gives_the_pixels_inference_gives(rows):
+    """Built from an image processor with mean/std normalisation, training crops are the processor's crops (the
+    model sees at training what it sees at inference); colour augmentation applies before the normalisation."""
+    from smplest_hf import SmplestXImageProcessor
+
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    processor = SmplestXImageProcessor(do_normalize=True, image_mean=mean, image_std=std)
+    batch = as_batch(rows)
+    plain = EvaluationTransform()(batch)["pixel_values"]
+    normalised = EvaluationTransform(processor)(batch)
+    expected = (plain - np.reshape(mean, (3, 1, 1))) / np.reshape(std, (3, 1, 1))
+    np.testing.assert_allclose(normalised["pixel_values"], expected, atol=1e-5)
+    boxes = [np.asarray(row["bbox_xywh"], np.float64)[None] for row in rows]
+    inference = processor([decoded(row) for row in rows], boxes=boxes, bbox_ratio=EvaluationTransform(processor).bbox_ratio,
+                          return_tensors="np")["pixel_values"]  # fmt: skip
+    np.testing.assert_allclose(normalised["pixel_values"], inference, atol=1e-4)
+    augmentation = parameters([1.0] * 4, [0.0] * 4, [False] * 4, [[1.2, 0.8, 1.0]] * 4)
+    coloured = TrainingTransform(processor).transform_batch(batch, augmentation)["pixel_values"]
+    scaled = np.clip(plain * np.reshape([1.2, 0.8, 1.0], (3, 1, 1)), 0, 1)
+    np.testing.assert_allclose(coloured, (scaled - np.reshape(mean, (3, 1, 1))) / np.reshape(std, (3, 1, 1)), atol=1e-5)
+    with pytest.raises(ValueError, match="image_mean"):
+        TrainingTransform(SmplestXImageProcessor(do_normalize=True))
+
+
 def test_augmented_labels_stay_consistent_with_pixels_and_crop_camera(rows):
     augmentation = parameters([0.8, 1.2, 1.0, 1.1], [30.0, -45.0, 0.0, 60.0], [True, False, True, True], [[1.1, 0.9, 1.0]] * 4)
     output = TrainingTransform().transform_batch(as_batch(rows), augmentation)

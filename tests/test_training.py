@@ -60,6 +60,9 @@ def test_config_file_and_overrides(tmp_path):
         (["--model.vitpose_checkpoint=v.pth", "--model.from_pretrained=m"], r"cannot be combined"),
         (["--data.train=data/x"], r"data.train must be a list of datasets"),
         (["--optimization=8"], r"optimization must be a mapping"),
+        (["--model.image_mean=[0.5, 0.5, 0.5]"], r"model.image_mean and model.image_std go together"),
+        (["--model.image_mean=[0.5, 0.5]", "--model.image_std=[1, 1]"], r"model.image_mean must be 3 numbers"),
+        (["--model.image_mean=[0.5, 0.5, 0.5]", "--model.image_std=[1, 0, 1]"], r"model.image_std must be positive"),
     ],
 )
 def test_config_errors_name_the_key(overrides, message):
@@ -315,6 +318,7 @@ def test_loss_falls_and_the_saved_model_is_the_trained_one(train_script, synthet
     summary = _train_in_process(train_script, _arguments(
         tmp_path, synthetic_data, synthetic_body_model_dir, "--optimization.max_steps=16",
         "--optimization.learning_rate=1e-3", "--optimization.warmup_steps=3",
+        "--model.init_readouts_at_rest_pose=false",  # from random rotations the early fall is large and clear
         f"--evaluation.dataset={synthetic_data}", "--evaluation.max_samples=8",
     ))  # fmt: skip
     losses = [summary["losses"][step] for step in range(1, 17)]
@@ -330,7 +334,11 @@ def test_loss_falls_and_the_saved_model_is_the_trained_one(train_script, synthet
 
     model = AutoModel.from_pretrained(tmp_path / "model")
     assert isinstance(model, SmplestXForHumanMeshRecovery)
-    assert AutoImageProcessor.from_pretrained(tmp_path / "model").bbox_ratio == 1.2
+    processor = AutoImageProcessor.from_pretrained(tmp_path / "model")
+    assert processor.bbox_ratio == 1.2
+    # The crops were normalised as the config says, and inference will do the same.
+    recipe = TrainingConfig.from_yaml(CONFIGS / "tiny_synthetic.yaml").model
+    assert processor.do_normalize and [list(processor.image_mean), list(processor.image_std)] == [recipe.image_mean, recipe.image_std]
     assert [_digest(model)] == summary["parameter_sha256_per_process"]
 
 
@@ -391,7 +399,11 @@ def test_two_cpu_processes_shard_the_data_and_end_with_identical_weights(synthet
 
     augmentation = AugmentationConfig(**recipe["data"].get("augmentation", {}))
     dataset = load_ehps_dataset(synthetic_data, "train", decode_images=False)
-    dataset.set_transform(TrainingTransform(config, seed=0, bbox_ratio=1.2, augmentation=augmentation))
+    from smplest_hf import SmplestXImageProcessor
+
+    mean, std = recipe["model"].get("image_mean"), recipe["model"].get("image_std")
+    crops = SmplestXImageProcessor(do_normalize=mean is not None, image_mean=mean, image_std=std)
+    dataset.set_transform(TrainingTransform(crops, seed=0, bbox_ratio=1.2, augmentation=augmentation))
     first = list(EpochShuffleSampler(len(dataset), seed=0))[:8]
     batch = collate_training_batch([dataset[i] for i in first])
     with torch.no_grad():

@@ -58,6 +58,8 @@ class ModelOptions:
             the camera, instead of random rotations (see `smplest_hf.training.initialization`; not in the original).
         gradient_checkpointing: recompute encoder/decoder layers in backward (less memory, ~30 % slower).
         attn_implementation: `sdpa` (default) or `eager`.
+        image_mean / image_std: per-channel normalisation of the [0, 1] crops, `(x - mean) / std`, for a new model
+            (null: none, as the original); saved in its image processor, so inference normalises the same way.
     """
 
     preset: str | None = "tiny"
@@ -70,6 +72,8 @@ class ModelOptions:
     init_readouts_at_rest_pose: bool = False
     gradient_checkpointing: bool = False
     attn_implementation: str = "sdpa"
+    image_mean: list | None = None
+    image_std: list | None = None
 
 
 @dataclass
@@ -305,6 +309,16 @@ class TrainingConfig:
             fail("model.vitpose_checkpoint", "cannot be combined with model.from_pretrained (which already has an encoder).")
         if self.model.from_pretrained is not None and self.model.init_readouts_at_rest_pose:
             fail("model.init_readouts_at_rest_pose", "is for new models; model.from_pretrained already has trained readouts.")
+        m = self.model
+        if (m.image_mean is None) != (m.image_std is None):
+            fail("model.image_mean", "and model.image_std go together: set both (3 values each) or neither.")
+        for name, values in (("image_mean", m.image_mean), ("image_std", m.image_std)):
+            if values is not None and (len(values) != 3 or not all(isinstance(v, (int, float)) for v in values)):
+                fail(f"model.{name}", f"must be 3 numbers (R, G, B), got {values!r}.")
+        if m.image_std is not None and not all(v > 0 for v in m.image_std):
+            fail("model.image_std", f"must be positive, got {m.image_std}.")
+        if m.from_pretrained is not None and m.image_mean is not None:
+            fail("model.image_mean", "is for new models; model.from_pretrained brings its own image processor.")
         if self.model.attn_implementation not in ("sdpa", "eager"):
             fail("model.attn_implementation", f"must be sdpa or eager, got {self.model.attn_implementation!r}.")
         if e.gender not in ("neutral", "per_sample"):
