@@ -462,14 +462,23 @@ def _processor_for(model, location: str):
 
 
 def _evaluate_benchmark(plan, model, processor, sets, ground_truth, accelerator, batch_size, num_workers, progress):
+    from accelerate.data_loader import prepare_data_loader
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
     benchmark = plan.benchmark
     loader = DataLoader(
-        plan.dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_BatchBuilder(processor, benchmark)
+        plan.dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_BatchBuilder(processor, benchmark),
+        generator=torch.Generator().manual_seed(0),  # its iterator's seed draw must not advance the global RNG
     )
-    loader = accelerator.prepare_data_loader(loader)
+    # Sharded across processes as `accelerator.prepare_data_loader` would, but without registering the loader in
+    # the accelerator (periodic evaluation during training would pile loaders up in its checkpointed state) and
+    # without synchronising RNG states (the order is sequential; training's random streams stay untouched).
+    loader = prepare_data_loader(
+        loader, accelerator.device, num_processes=accelerator.num_processes, process_index=accelerator.process_index,
+        split_batches=accelerator.split_batches, put_on_device=True, rng_types=[],
+        dispatch_batches=accelerator.dispatch_batches, even_batches=accelerator.even_batches,
+    )  # fmt: skip
     metrics = MeshMetrics(sets, benchmark.metrics)
     accumulator = MetricAccumulator()
     num_samples = 0

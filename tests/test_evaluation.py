@@ -300,6 +300,36 @@ def test_end_to_end_matches_an_independent_per_sample_computation(workspace, syn
     assert isinstance(report, EvaluationReport) and [b.name for b in report.benchmarks] == list(saved["benchmarks"])
 
 
+def test_repeated_evaluation_in_a_training_accelerator_leaves_it_and_the_rng_untouched(workspace, synthetic_body_model_dir, tmp_path):
+    """Periodic evaluation during training: the accelerator gains no registered loaders (they would pile up in its
+    saved state), the global RNG stream is not advanced, and a given processor (here normalising) cuts the crops."""
+    from accelerate import Accelerator
+
+    from smplest_hf import SmplestXImageProcessor
+
+    accelerator = Accelerator(cpu=True)
+    model = SmplestXForHumanMeshRecovery.from_pretrained(workspace["model_dir"])
+    torch.manual_seed(123)
+    rng_before = torch.get_rng_state()
+    first, second = (
+        evaluate(model, ["synthetic_sx"], body_model_dir=synthetic_body_model_dir, accelerator=accelerator, progress=False)
+        for _ in range(2)
+    )
+    assert accelerator._dataloaders == []
+    assert torch.equal(torch.get_rng_state(), rng_before)
+    assert first.benchmarks[0].metrics == second.benchmarks[0].metrics
+
+    normalising = SmplestXImageProcessor(do_normalize=True, image_mean=[0.5, 0.4, 0.3], image_std=[0.2, 0.25, 0.3])
+    given = evaluate(model, ["synthetic_sx"], body_model_dir=synthetic_body_model_dir, accelerator=accelerator,
+                     progress=False, processor=normalising).benchmarks[0].metrics  # fmt: skip
+    assert given["pve_all"] != pytest.approx(first.benchmarks[0].metrics["pve_all"], rel=1e-4)
+    # ... and equals evaluating a directory that carries that processor.
+    model.save_pretrained(tmp_path / "normalising")
+    normalising.save_pretrained(tmp_path / "normalising")
+    saved = evaluate(str(tmp_path / "normalising"), ["synthetic_sx"], body_model_dir=synthetic_body_model_dir, progress=False)
+    assert saved.benchmarks[0].metrics == pytest.approx(given, rel=1e-5)
+
+
 def test_missing_column_is_reported_by_name_before_any_model_pass(workspace, synthetic_body_model_dir):
     model = SmplestXForHumanMeshRecovery.from_pretrained(workspace["model_dir"])
     passes = []
