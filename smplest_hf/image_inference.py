@@ -56,13 +56,7 @@ def read_boxes_file(path, files: list[Path]) -> list:
     Format: for one input image, a list of `[x, y, width, height]` boxes (pixels); for a folder, an object mapping
     each image's file name to its list of boxes (an empty list = nobody in that image).
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ValueError(f"Boxes file {str(path)!r} does not exist.")
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"Boxes file {str(path)!r} is not valid JSON ({error}).") from None
+    path, content = read_boxes_json(path)
     if isinstance(content, list):
         if len(files) != 1:
             raise ValueError(
@@ -78,11 +72,27 @@ def read_boxes_file(path, files: list[Path]) -> list:
     else:  # a user's file with the wrong content: ValueError, reported in one line by the CLI
         raise ValueError(f'Boxes file {str(path)!r} must hold a list of [x, y, w, h] boxes or {{"file name": boxes}}.')
     for file, boxes in zip(files, per_file):
-        if not isinstance(boxes, list) or not all(
-            isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box) for box in boxes
-        ):
-            raise ValueError(f"Boxes for {file.name!r} in {str(path)!r} must be a list of [x, y, w, h] number lists, got {boxes!r}.")
+        check_box_list(boxes, repr(file.name), path)
     return per_file
+
+
+def read_boxes_json(path) -> tuple[Path, object]:
+    """(path, parsed content) of a user's boxes file; ValueError naming the file when it is missing or not JSON."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ValueError(f"Boxes file {str(path)!r} does not exist.")
+    try:
+        return path, json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"Boxes file {str(path)!r} is not valid JSON ({error}).") from None
+
+
+def check_box_list(boxes, owner: str, path: Path) -> None:
+    """ValueError unless `boxes` (those of `owner`, an image or frame, in file `path`) is a list of [x, y, w, h]."""
+    if not isinstance(boxes, list) or not all(
+        isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box) for box in boxes
+    ):
+        raise ValueError(f"Boxes for {owner} in {str(path)!r} must be a list of [x, y, w, h] number lists, got {boxes!r}.")
 
 
 @contextlib.contextmanager

@@ -31,7 +31,6 @@ Outputs (`--outputs`, default `DEFAULT_VIDEO_OUTPUTS`), for a video `clip.mp4`:
 """
 
 import io
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -50,7 +49,13 @@ from .export import (
     save_scene_glb,
     write_bytes_atomic,
 )
-from .image_inference import SUMMARY_FILE, _move_into_place, _staging_folder
+from .image_inference import (
+    SUMMARY_FILE,
+    _move_into_place,
+    _staging_folder,
+    check_box_list,
+    read_boxes_json,
+)
 from .video_io import DEFAULT_MAX_FRAMES, VideoWriter, read_video_info
 
 VIDEO_OUTPUT_KINDS = (*OUTPUT_KINDS, "anim")
@@ -64,13 +69,7 @@ def read_video_boxes_file(path) -> dict[int, list]:
     """Person boxes per frame from a JSON file: a list with one list of `[x, y, width, height]` boxes per frame,
     or an object mapping frame numbers ("0", "1", ...) to lists of boxes (frames left out have nobody).
     Returns {frame index: boxes}."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ValueError(f"Boxes file {str(path)!r} does not exist.")
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"Boxes file {str(path)!r} is not valid JSON ({error}).") from None
+    path, content = read_boxes_json(path)
     if isinstance(content, list):
         per_frame = dict(enumerate(content))
     elif isinstance(content, dict) and all(str(key).isdigit() for key in content):
@@ -78,10 +77,7 @@ def read_video_boxes_file(path) -> dict[int, list]:
     else:
         raise ValueError(f'Boxes file {str(path)!r} must hold a list with one list of [x, y, w, h] boxes per frame, or {{"frame number": boxes}}.')
     for frame, boxes in per_frame.items():
-        if not isinstance(boxes, list) or not all(
-            isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box) for box in boxes
-        ):
-            raise ValueError(f"Boxes for frame {frame} in {str(path)!r} must be a list of [x, y, w, h] number lists, got {boxes!r}.")
+        check_box_list(boxes, f"frame {frame}", path)
     return per_frame
 
 

@@ -681,3 +681,24 @@ def test_cli_video_errors_are_one_line_and_leave_no_files(broken_videos, synthet
         assert err.startswith("smplest-x infer: error:") and err.count("\n") == 1, (case, err)
         assert message in err, (case, err)
         assert not output.exists(), case
+
+
+def test_video_boxes_file_forms_and_errors(tmp_path):
+    from smplest_hf.video_inference import read_video_boxes_file
+
+    path = tmp_path / "boxes.json"
+    path.write_text(json.dumps([[[1, 2, 30, 40]], [], [[5, 6, 7, 8], [0, 0, 9, 9.5]]]))
+    assert read_video_boxes_file(path) == {0: [[1, 2, 30, 40]], 1: [], 2: [[5, 6, 7, 8], [0, 0, 9, 9.5]]}
+    path.write_text(json.dumps({"3": [[1, 2, 3, 4]], "0": []}))
+    assert read_video_boxes_file(path) == {3: [[1, 2, 3, 4]], 0: []}
+    for content, message in [
+        ("{not json", "is not valid JSON"),
+        (json.dumps({"first": []}), "frame number"),
+        (json.dumps([[[1, 2, 3]]]), r"Boxes for frame 0 in .* must be a list of \[x, y, w, h\]"),
+        (json.dumps({"2": [[1, 2, 3, "4"]]}), r"Boxes for frame 2 in"),
+    ]:
+        path.write_text(content)
+        with pytest.raises(ValueError, match=message):
+            read_video_boxes_file(path)
+    with pytest.raises(ValueError, match="does not exist"):
+        read_video_boxes_file(tmp_path / "absent.json")
