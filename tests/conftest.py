@@ -16,3 +16,16 @@ def synthetic_body_model_dir(tmp_path_factory):
     from smplest_hf.synthetic import write_synthetic_body_model
 
     return write_synthetic_body_model(tmp_path_factory.mktemp("body_model"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The tiny preset with random weights (seed 0), saved as a model directory."""
+    import torch
+
+    from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
+
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("tiny_model")
+    SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny")).save_pretrained(directory)
+    return directory

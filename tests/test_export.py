@@ -11,7 +11,6 @@ import pytest
 import torch
 from PIL import Image
 
-from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
 from smplest_hf.cli import main as cli_main
 from smplest_hf.export import (
     atomic_file,
@@ -34,14 +33,6 @@ pygltflib = pytest.importorskip("pygltflib")
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("tiny_model")
-    SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny")).save_pretrained(directory)
-    return directory
-
-
 @pytest.fixture(scope="module")
 def pipeline(tiny_model_dir, synthetic_body_model_dir):
     return SmplestXPipeline(tiny_model_dir, body_model_dir=synthetic_body_model_dir, detector="none", batch_size=4)
@@ -182,8 +173,14 @@ def _telephoto_synthetic_person(body_model_dir, faces, image_size=(360, 480)):
     import dataclasses
 
     from hub_datasets.synthetic import (
-        clipped_boxes, place_people, pose_people, projected_boxes, render_scene, sample_scene, scene_background,
-    )  # fmt: skip
+        clipped_boxes,
+        place_people,
+        pose_people,
+        projected_boxes,
+        render_scene,
+        sample_scene,
+        scene_background,
+    )
 
     scene = sample_scene(7, 0, 1, image_size, genders=("neutral",))
     scene = dataclasses.replace(scene, focal_length=np.full(2, 16.0 * max(image_size)))

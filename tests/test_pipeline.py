@@ -13,7 +13,6 @@ import torch
 from PIL import Image
 
 from smplest_hf import (
-    SmplestXConfig,
     SmplestXForHumanMeshRecovery,
     SmplestXImageProcessor,
 )
@@ -27,14 +26,6 @@ PARAMETERS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose",
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("tiny_model")
-    SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny")).save_pretrained(directory)
-    return directory
-
-
 @pytest.fixture(scope="module")
 def pipeline(tiny_model_dir, synthetic_body_model_dir):
     return SmplestXPipeline(tiny_model_dir, body_model_dir=synthetic_body_model_dir, detector="none", batch_size=2)

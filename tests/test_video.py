@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 
-from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
 from smplest_hf.body_model import SmplxBodyModel
 from smplest_hf.cli import main as cli_main
 from smplest_hf.export_animation import save_animated_glb, top_skin_weights
@@ -48,14 +47,6 @@ FOCAL, CENTER = 150.0, (80.0, 60.0)
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("tiny_model")
-    SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny")).save_pretrained(directory)
-    return directory
-
-
 @pytest.fixture(scope="module")
 def body_model(synthetic_body_model_dir):
     return SmplxBodyModel.from_directory(synthetic_body_model_dir)
