@@ -29,3 +29,17 @@ def tiny_model_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tiny_model")
     SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny")).save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def local_hub(tmp_path_factory):
+    """A local Hub endpoint on 127.0.0.1 (tests/local_hub.py) that the unmodified ``huggingface_hub`` talks to.
+
+    ``local_hub.api()`` is an ``HfApi`` for it with the test token; inside ``with local_hub.active():`` code that
+    builds its own ``HfApi()`` or uses ``ModelCard.push_to_hub`` goes there too (endpoint, ``HF_TOKEN`` and
+    offline mode patched, restored on exit). Pushed files are in ``local_hub.repo_dir(repo_id, repo_type)``.
+    """
+    from local_hub import LocalHub
+
+    with LocalHub(tmp_path_factory.mktemp("local_hub")) as hub:
+        yield hub

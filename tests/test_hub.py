@@ -155,3 +155,92 @@ def test_from_pretrained_attaches_a_body_model(saved_tiny_model, synthetic_body_
     x = joints[..., 0] / (joints[..., 2] + 1e-4) * 5000 + 96
     y = joints[..., 1] / (joints[..., 2] + 1e-4) * 5000 + 128
     np.testing.assert_allclose(outputs.keypoints_2d.numpy(), np.stack((x, y), -1), rtol=1e-5, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def pushed_tiny_model(local_hub, tmp_path_factory):
+    """The tiny model pushed with its own ``push_to_hub`` (its own ``HfApi()``) to the local Hub endpoint, and the
+    directory ``save_pretrained`` writes for the same model."""
+    torch.manual_seed(0)
+    model = SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny")).eval()
+    with local_hub.active():
+        commit = model.push_to_hub("org/tiny")
+    saved = tmp_path_factory.mktemp("tiny_saved")
+    model.save_pretrained(saved)
+    return model, commit, saved
+
+
+def test_push_to_hub_uploads_weights_config_code_and_card_in_one_commit(pushed_tiny_model, local_hub):
+    model, commit, saved = pushed_tiny_model
+    repo = local_hub.repo_dir("org/tiny")
+    (entry,) = [entry for entry in local_hub.commits if entry["oid"] == commit.oid]
+    assert entry["repo_id"] == "org/tiny" and entry["repo_type"] == "model"
+    assert entry["summary"] == "Upload SMPLest-X model" == commit.commit_message
+    assert commit.commit_url == f"{local_hub.endpoint}/org/tiny/commit/{commit.oid}"
+    saved_files = sorted(path.name for path in saved.iterdir() if path.is_file())
+    assert entry["added"] == saved_files  # everything save_pretrained writes, in this one commit
+    model_code = {"configuration_smplest_x.py", "modeling_smplest_x.py", "body_model.py", "geometry.py", "model_card.py"}
+    assert {"config.json", "model.safetensors", "README.md", *model_code} <= set(saved_files)
+    assert local_hub.files("org/tiny") == sorted([".gitattributes", *saved_files])
+    assert json.loads((repo / "config.json").read_text())["auto_map"]["AutoModel"].endswith("SmplestXForHumanMeshRecovery")
+    # Our card (not transformers' generic one), naming the repo it was pushed to.
+    card = ModelCard.load(repo / "README.md")
+    assert card.data.library_name == "smplest_hf" and card.data.pipeline_tag == "image-to-3d"
+    assert 'AutoModel.from_pretrained("org/tiny")' in card.text
+    loaded = SmplestXForHumanMeshRecovery.from_pretrained(repo).eval()
+    assert loaded.state_dict().keys() == model.state_dict().keys()
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+
+
+def test_pushing_the_same_model_again_makes_no_commit(pushed_tiny_model, local_hub):
+    model, first = pushed_tiny_model[:2]
+    commits_before = len(local_hub.commits)
+    with local_hub.active():
+        commit = model.push_to_hub("org/tiny")  # the repo exists (exist_ok) and every file is byte-identical
+    assert len(local_hub.commits) == commits_before
+    assert commit.oid == first.oid
+
+
+def test_update_model_card_pushes_the_results_to_a_hub_repo(tiny_model_dir, local_hub):
+    from smplest_hf.evaluation import (
+        BenchmarkResult,
+        EvaluationReport,
+        update_model_card,
+    )
+
+    api = local_hub.api()
+    with local_hub.active():
+        api.create_repo("org/tiny-card")
+        api.upload_file(path_or_fileobj=tiny_model_dir / "README.md", path_in_repo="README.md", repo_id="org/tiny-card")
+        result = BenchmarkResult(
+            name="synthetic_sx", title="Synthetic (SX rules)", dataset="org/synthetic-benchmark", split="test",
+            primary_metric="pve_all", metrics={"pve_all": 123.456, "pa_pve_all": 45.678}, counts={"pve_all": 2},
+            num_samples=2,
+        )  # fmt: skip
+        where = update_model_card(EvaluationReport(model="org/tiny-card", benchmarks=[result]), "org/tiny-card")
+    assert where == "org/tiny-card"
+    last = local_hub.commits[-1]
+    assert (last["repo_id"], last["summary"]) == ("org/tiny-card", "Update evaluation results (model-index)")
+    assert last["added"] == ["README.md"] and last["deleted"] == []
+    card = ModelCard.load(local_hub.repo_dir("org/tiny-card") / "README.md")
+    entries = {(entry.dataset_type, entry.metric_type): entry.metric_value for entry in card.data.eval_results}
+    assert entries == {("org/synthetic-benchmark", "pve_all"): 123.46, ("org/synthetic-benchmark", "pa_pve_all"): 45.68,
+                       ("mpe", "mpe"): 123.46}  # fmt: skip
+    assert card.data.library_name == "smplest_hf"  # the rest of the card is kept
+    assert "SMPL-X body model files are licensed separately" in card.text
+
+
+def test_local_hub_refuses_pushes_without_the_token_and_flags_unimplemented_endpoints(local_hub):
+    from huggingface_hub.errors import HfHubHTTPError
+
+    with local_hub.active(), pytest.raises(HfHubHTTPError, match="401"):
+        local_hub.api().create_repo("org/anonymous", token=False)
+    assert not local_hub.repo_dir("org/anonymous").exists()
+    # A request the local Hub does not implement fails active() on exit, even when the caller swallows the 404.
+    with (
+        pytest.raises(AssertionError, match="does not implement.*GET /api/models/org/tiny/commits/main"),
+        local_hub.active(),
+        pytest.raises(HfHubHTTPError, match="the local Hub does not implement GET"),
+    ):
+        local_hub.api().list_repo_commits("org/tiny")

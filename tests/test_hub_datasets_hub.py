@@ -1,88 +1,61 @@
-"""Push and load: a converted directory uploads as a Hub dataset repo (README + shards only), loads back from
-the repo layout map-style and streaming, and splits across 2 ranks x 2 dataloader workers without overlap."""
+"""Push and load: a converted directory uploads as a Hub dataset repo (README + shards only) through the real
+``HfApi`` to a local Hub endpoint (tests/local_hub.py), loads back from the pushed repo's files map-style and
+streaming, and splits across 2 ranks x 2 dataloader workers without overlap."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 from datasets import Dataset
-from huggingface_hub import HfApi
-from huggingface_hub.utils import filter_repo_objects
 from test_hub_datasets_humandata import NUM_SAMPLES, write_official_humandata
 
-from hub_datasets import EHPS_FEATURES, convert_humandata, load_ehps_dataset, push_dataset
+from hub_datasets import (
+    EHPS_FEATURES,
+    convert_humandata,
+    load_ehps_dataset,
+    push_dataset,
+)
 
-
-class LocalDirectoryHubApi(HfApi):
-    """The Hub's repo storage as a local folder (``root/datasets/<repo_id>``), for tests without network.
-
-    Only the two calls ``push_dataset`` makes go here; file selection uses huggingface_hub's own
-    ``filter_repo_objects`` with the arguments given, and ``delete_patterns`` removes remote files that the
-    commit does not re-upload, as ``upload_folder`` documents.
-    """
-
-    def __init__(self, root: Path):
-        super().__init__(endpoint="http://localhost.invalid", token=False)
-        self.root = Path(root)
-        self.commits = []
-
-    def repo_dir(self, repo_id: str) -> Path:
-        return self.root / "datasets" / repo_id
-
-    def create_repo(self, repo_id, *, repo_type=None, exist_ok=False, **kwargs):
-        assert repo_type == "dataset"
-        path = self.repo_dir(repo_id)
-        if path.exists() and not exist_ok:
-            raise FileExistsError(repo_id)
-        path.mkdir(parents=True, exist_ok=True)
-        return f"local://{path}"
-
-    def upload_folder(self, *, repo_id, folder_path, repo_type=None, allow_patterns=None, ignore_patterns=None,
-                      delete_patterns=None, commit_message=None, **kwargs):  # fmt: skip
-        assert repo_type == "dataset"
-        folder, repo = Path(folder_path), self.repo_dir(repo_id)
-        local = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-        upload = list(filter_repo_objects(local, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns))
-        remote = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file())
-        for name in filter_repo_objects(remote, allow_patterns=delete_patterns):
-            if name not in upload:
-                (repo / name).unlink()
-        for name in upload:
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(folder / name, repo / name)
-        self.commits.append({"message": commit_message, "files": upload})
-        return f"local://{repo}"
+STALE_SHARD = "data/train-00000-of-00009.parquet"
 
 
 @pytest.fixture(scope="module")
-def pushed(tmp_path_factory):
+def pushed(tmp_path_factory, local_hub):
+    """(converted directory, pushed repo's files on the local Hub, the push's CommitInfo)."""
     directory = tmp_path_factory.mktemp("hub")
     npz, image_root, _ = write_official_humandata(directory)
     convert_humandata(npz, image_root, directory / "out", num_shards=4)
-    api = LocalDirectoryHubApi(directory / "hub")
-    stale = api.repo_dir("org/toyset") / "data" / "train-00000-of-00009.parquet"  # left by an earlier push
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"old")
-    push_dataset(directory / "out", "org/toyset", api=api)
-    return directory, api
+    api = local_hub.api()
+    with local_hub.active():  # the session is offline otherwise
+        # An earlier push with another shard count left a shard that the new push must delete.
+        api.create_repo("org/toyset", repo_type="dataset")
+        api.upload_file(path_or_fileobj=b"old", path_in_repo=STALE_SHARD, repo_id="org/toyset", repo_type="dataset")
+        commit = push_dataset(directory / "out", "org/toyset", api=api)
+    return directory, local_hub.repo_dir("org/toyset", "dataset"), commit
 
 
 def _ids(dataset) -> list:
     return [row["sample_id"] for row in dataset]
 
 
-def test_push_uploads_the_card_and_shards_only(pushed):
-    directory, api = pushed
-    repo = api.repo_dir("org/toyset")
+def test_push_uploads_the_card_and_shards_only(pushed, local_hub):
+    directory, repo, commit = pushed
+    shards = [f"data/train-0000{i}-of-00004.parquet" for i in range(4)]
     files = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file())
-    assert files == ["README.md"] + [f"data/train-0000{i}-of-00004.parquet" for i in range(4)]
-    assert "train: 4 shards" in api.commits[0]["message"]
+    assert files == [".gitattributes", "README.md"] + shards  # .gitattributes: made with the repo, never deleted
+    (last,) = [entry for entry in local_hub.commits if entry["oid"] == commit.oid]
+    assert last["repo_id"] == "org/toyset" and last["repo_type"] == "dataset"
+    assert last["added"] == ["README.md"] + shards
+    assert last["deleted"] == [STALE_SHARD]
+    assert last["summary"] == commit.commit_message
+    assert "train: 4 shards" in commit.commit_message
+    assert commit.commit_url == f"{local_hub.endpoint}/datasets/org/toyset/commit/{commit.oid}"
+    for name in ["README.md"] + shards:
+        assert (repo / name).read_bytes() == (directory / "out" / name).read_bytes(), name
 
 
 def test_pushed_repo_loads_like_the_local_directory(pushed, tmp_path):
-    directory, api = pushed
-    repo = api.repo_dir("org/toyset")
+    directory, repo, _ = pushed
     local = load_ehps_dataset(directory / "out", decode_images=False, cache_dir=str(tmp_path / "a"))
     remote = load_ehps_dataset(repo, decode_images=False, cache_dir=str(tmp_path / "b"))
     assert list(remote.features) == list(EHPS_FEATURES)
@@ -111,7 +84,7 @@ def _ids_by_worker(dataset, num_workers=2) -> dict:
 
 @pytest.mark.parametrize("streaming", [True, False])
 def test_two_ranks_times_two_workers_see_disjoint_samples_covering_the_set(pushed, streaming, tmp_path):
-    repo = pushed[1].repo_dir("org/toyset")
+    repo = pushed[1]
     seen = []
     for rank in range(2):
         dataset = load_ehps_dataset(repo, streaming=streaming, rank=rank, world_size=2, decode_images=False,
@@ -123,15 +96,20 @@ def test_two_ranks_times_two_workers_see_disjoint_samples_covering_the_set(pushe
     assert sorted(seen) == [f"toyset/train/{i:08d}" for i in range(NUM_SAMPLES)]
 
 
-def test_push_refuses_unfinished_directories(pushed, tmp_path):
-    directory, api = pushed
-    with pytest.raises(ValueError, match="holds no complete split"):
-        push_dataset(tmp_path, "org/empty", api=api)
+def test_push_refuses_unfinished_directories(pushed, local_hub, tmp_path):
+    directory = pushed[0]
+    api = local_hub.api()
+    requests_before = len(local_hub.requests)
+    (tmp_path / "empty").mkdir()
     partial = tmp_path / "partial"
     shutil.copytree(directory / "out", partial)
     (partial / "data" / "train-00001-of-00004.parquet").unlink()
-    with pytest.raises(ValueError, match=r"unfinished or other run \(train-00000-of-00004.parquet"):
-        push_dataset(partial, "org/partial", api=api)
+    with local_hub.active():
+        with pytest.raises(ValueError, match="holds no complete split"):
+            push_dataset(tmp_path / "empty", "org/empty", api=api)
+        with pytest.raises(ValueError, match=r"unfinished or other run \(train-00000-of-00004.parquet"):
+            push_dataset(partial, "org/partial", api=api)
+    assert local_hub.requests[requests_before:] == [], "refused before any request: no repo is created"
 
 
 def test_loading_a_non_ehps_dataset_names_the_differences(tmp_path):
@@ -150,9 +128,10 @@ def test_loading_a_non_ehps_dataset_names_the_differences(tmp_path):
 def test_cli_inspect_reads_a_pushed_repo(pushed, capsys):
     from hub_datasets.__main__ import main as cli_main
 
-    assert cli_main(["inspect", str(pushed[1].repo_dir("org/toyset"))]) == 0
+    assert cli_main(["inspect", str(pushed[1])]) == 0
     out = capsys.readouterr().out
     assert "EHPS schema; first row toyset/train/00000000 (32x24)" in out and "smplx_valid=True" in out
+
 
 def test_regenerated_directory_of_the_same_name_is_not_read_from_a_stale_cache(tmp_path, synthetic_body_model_dir):
     """`load_dataset(dir)` alone caches by the folder's name; two datasets in same-named folders must differ."""
