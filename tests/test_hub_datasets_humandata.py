@@ -227,6 +227,7 @@ def test_dataset_card_has_configs_and_documents_the_source(converted):
     assert "`keypoints2d` (mask `keypoints2d_mask`)" in card
     assert "`track_id`" in card  # meta fields without a column are listed, not silently lost
     assert "| `smplx_betas` | List[float32] |" in card  # the schema table
+    assert "license:" not in header and "keep the licence of the source dataset" in card  # the user must set it
 
 
 def test_compressed_keypoints_and_missing_optional_keys(tmp_path):
