@@ -52,6 +52,7 @@ from smplest_hf.training import (
     build_optimizer,
     checkpoint_path,
     freeze_layers,
+    init_layers_for_width,
     init_readouts_at_rest_pose,
     prune_checkpoints,
     read_trainer_state,
@@ -100,6 +101,8 @@ def build_model(config: TrainingConfig):
             attn_implementation=options.attn_implementation,
         )  # fmt: skip
         model = SmplestXForHumanMeshRecovery(model_config)
+        if options.init_layers_for_width:
+            init_layers_for_width(model)
         if options.init_readouts_at_rest_pose:
             init_readouts_at_rest_pose(model)
         if options.vitpose_checkpoint is not None:

@@ -61,6 +61,8 @@ def test_config_file_and_overrides(tmp_path):
         (["--data.train=data/x"], r"data.train must be a list of datasets"),
         (["--optimization=8"], r"optimization must be a mapping"),
         (["--model.image_mean=[0.5, 0.5, 0.5]"], r"model.image_mean and model.image_std go together"),
+        (["--model.init_layers_for_width=true", "--model.from_pretrained=m"], r"init_layers_for_width is for new models"),
+        (["--model.init_layers_for_width=true", "--model.vitpose_checkpoint=v.pth"], r"would re-draw the ViTPose encoder"),
         (["--model.image_mean=[0.5, 0.5]", "--model.image_std=[1, 1]"], r"model.image_mean must be 3 numbers"),
         (["--model.image_mean=[0.5, 0.5, 0.5]", "--model.image_std=[1, 0, 1]"], r"model.image_std must be positive"),
     ],
@@ -185,6 +187,34 @@ def test_rest_pose_readout_init_starts_near_an_upright_rest_pose(tiny_model):
     assert angles_degrees(after.left_hand_pose, torch.eye(3)).max() < 30
     assert angles_degrees(after.global_orient, upright).max() < 30
     assert torch.equal(after.betas, before.betas)  # only rotation readouts change
+
+
+def test_width_scaled_init_sharpens_initial_attention_and_keeps_readouts(tiny_model):
+    from smplest_hf.training import init_layers_for_width
+
+    torch.manual_seed(0)
+    model = SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny", attn_implementation="eager")).eval()
+    readouts = {name: value.clone() for name, value in model.decoder.readouts.state_dict().items()}
+    patch = model.encoder.embeddings.patch_embedding.weight.clone()
+    pixels = torch.rand(2, 3, 256, 192, generator=torch.Generator().manual_seed(0))
+
+    def attention_spread(m):  # mean over heads/queries of the largest attention weight in the first layer
+        with torch.no_grad():
+            attention = m(pixels, output_attentions=True).attentions[0]
+        return attention.max(dim=-1).values.mean().item()
+
+    before = attention_spread(model)
+    init_layers_for_width(model)
+    after = attention_spread(model)
+    expected_std = 0.02 * (768 / tiny_model.config.hidden_size) ** 0.5
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and "readouts" not in name:
+            assert module.weight.std().item() == pytest.approx(expected_std, rel=0.15), name
+    assert all(torch.equal(readouts[name], value) for name, value in model.decoder.readouts.state_dict().items())
+    assert torch.equal(model.encoder.embeddings.patch_embedding.weight, patch)
+    # 272 tokens: uniform attention has max weight 1/272; with the default init the largest weight is within 10 % of
+    # that (the task tokens see the image's average), with the scaled init about twice it.
+    assert before * 272 < 1.1 < 1.8 < after * 272  # measured 1.06 and 2.15
 
 
 def test_docstring_examples_run(tmp_path, monkeypatch):

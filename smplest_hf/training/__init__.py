@@ -29,7 +29,7 @@ from .config import (
     TrainingConfig,
     TrainingConfigError,
 )
-from .initialization import init_readouts_at_rest_pose
+from .initialization import init_layers_for_width, init_readouts_at_rest_pose
 from .optimization import (
     WarmupCosineFactor,
     build_optimizer,
@@ -56,6 +56,7 @@ __all__ = [
     "build_optimizer",
     "checkpoint_path",
     "freeze_layers",
+    "init_layers_for_width",
     "init_readouts_at_rest_pose",
     "latest_checkpoint",
     "list_checkpoints",

@@ -56,6 +56,9 @@ class ModelOptions:
             synthetic body model (cached in the user cache); null: `$SMPLX_MODEL_DIR`.
         init_readouts_at_rest_pose: start a new model's rotation readouts at the rest pose, upright and facing
             the camera, instead of random rotations (see `smplest_hf.training.initialization`; not in the original).
+        init_layers_for_width: re-draw a new model's encoder/decoder linear weights with a std scaled to its width
+            (`0.02 * sqrt(768 / hidden_size)`), so a narrow model's attention starts as sharp as ViT-B's (see
+            `smplest_hf.training.initialization`; not in the original).
         gradient_checkpointing: recompute encoder/decoder layers in backward (less memory, ~30 % slower).
         attn_implementation: `sdpa` (default) or `eager`.
         image_mean / image_std: per-channel normalisation of the [0, 1] crops, `(x - mean) / std`, for a new model
@@ -70,6 +73,7 @@ class ModelOptions:
     trust_pickle: bool = False
     body_model_dir: str | None = None
     init_readouts_at_rest_pose: bool = False
+    init_layers_for_width: bool = False
     gradient_checkpointing: bool = False
     attn_implementation: str = "sdpa"
     image_mean: list | None = None
@@ -309,6 +313,10 @@ class TrainingConfig:
             fail("model.vitpose_checkpoint", "cannot be combined with model.from_pretrained (which already has an encoder).")
         if self.model.from_pretrained is not None and self.model.init_readouts_at_rest_pose:
             fail("model.init_readouts_at_rest_pose", "is for new models; model.from_pretrained already has trained readouts.")
+        if self.model.from_pretrained is not None and self.model.init_layers_for_width:
+            fail("model.init_layers_for_width", "is for new models; model.from_pretrained already has trained layers.")
+        if self.model.vitpose_checkpoint is not None and self.model.init_layers_for_width:
+            fail("model.init_layers_for_width", "would re-draw the ViTPose encoder of model.vitpose_checkpoint; use one or the other.")
         m = self.model
         if (m.image_mean is None) != (m.image_std is None):
             fail("model.image_mean", "and model.image_std go together: set both (3 values each) or neither.")

@@ -1,4 +1,8 @@
-"""Start a new model's rotation readouts at a plausible pose instead of random rotations.
+"""Initialisations for training a new model from scratch: rotation readouts at the rest pose
+(`init_readouts_at_rest_pose`) and width-scaled layer initialisation for narrow models
+(`init_layers_for_width`). Neither is in the original, which starts from a ViTPose encoder.
+
+Rotation readouts: start them at a plausible pose instead of random rotations.
 
 A new model's readout layers output small random 6D vectors, which Gram-Schmidt turns into *random* rotations:
 joints start anywhere on SO(3), up to 180 degrees from any real pose. The joint losses (weight 100) cannot see a
@@ -42,4 +46,34 @@ def init_readouts_at_rest_pose(model):
     return model
 
 
-__all__ = ["UPRIGHT_FACING_CAMERA", "init_readouts_at_rest_pose"]
+REFERENCE_HIDDEN_SIZE = 768
+"""ViT-B's width, for which the usual `initializer_range` 0.02 was chosen."""
+
+
+def init_layers_for_width(model, reference_hidden_size: int = REFERENCE_HIDDEN_SIZE):
+    """Re-draw the encoder's and decoder's linear weights with std `initializer_range * sqrt(reference / hidden)`.
+
+    A fixed std of 0.02 suits ViT-B (768 wide). In a narrow model (the tiny preset is 64 wide) the attention
+    logits then start ~12x smaller than in ViT-B, so every task token attends almost uniformly — it sees the average
+    of the image, not where the limbs are — and a model trained from scratch settles on the mean pose before its
+    attention sharpens. Scaling the std with `1 / sqrt(width)` starts the logits at ViT-B's scale. The readout
+    layers keep their std (so `init_readouts_at_rest_pose` still starts near the rest pose), as do the patch
+    embedding, position embeddings and task tokens. Biases are left as they are. Returns the model.
+
+    >>> import torch
+    >>> from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
+    >>> model = init_layers_for_width(SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny")))
+    >>> round(model.encoder.layers[0].attention.qkv.weight.std().item(), 2)    # 0.02 * sqrt(768 / 64)
+    0.07
+    """
+    std = model.config.initializer_range * (reference_hidden_size / model.config.hidden_size) ** 0.5
+    readouts = {id(module) for module in model.decoder.readouts.modules()}
+    with torch.no_grad():
+        for part in (model.encoder, model.decoder):
+            for module in part.modules():
+                if isinstance(module, torch.nn.Linear) and id(module) not in readouts:
+                    torch.nn.init.trunc_normal_(module.weight, mean=0.0, std=std)
+    return model
+
+
+__all__ = ["REFERENCE_HIDDEN_SIZE", "UPRIGHT_FACING_CAMERA", "init_layers_for_width", "init_readouts_at_rest_pose"]
