@@ -421,9 +421,11 @@ def test_two_cpu_processes_shard_the_data_and_end_with_identical_weights(synthet
     model = SmplestXForHumanMeshRecovery(config).attach_body_model(synthetic_body_model_dir)
     # The model and crops train.py builds from this config: readout initialisation and augmentation settings.
     recipe = yaml.safe_load((CONFIGS / "tiny_synthetic.yaml").read_text())
-    if recipe["model"].get("init_readouts_at_rest_pose"):
-        from smplest_hf.training.initialization import init_readouts_at_rest_pose
+    from smplest_hf.training.initialization import init_layers_for_width, init_readouts_at_rest_pose
 
+    if recipe["model"].get("init_layers_for_width"):
+        init_layers_for_width(model)
+    if recipe["model"].get("init_readouts_at_rest_pose"):
         init_readouts_at_rest_pose(model)
     from hub_datasets.augmentation import AugmentationConfig
 
