@@ -1,7 +1,7 @@
 """Training and evaluation transforms: EHPS rows -> model inputs and `SmplestXLabels`, augmented as in SMPLest-X.
 
 One call turns a batch of EHPS rows (``hub_datasets.schema``) into, per row, ``pixel_values`` (3, 256, 192)
-float32 in [0, 1] and every key of ``smplest_hf.losses.SmplestXLabels`` (see ``labels.py`` for how each is
+float32 in [0, 1] (then mean/std-normalised when built from a normalising image processor) and every key of ``smplest_hf.losses.SmplestXLabels`` (see ``labels.py`` for how each is
 made), as flat columns: ``pixel_values``, ``pose``, ``pose_valid``, ..., plus ``sample_id`` and
 ``processed_box`` (the expanded xywh box the crop was cut from, before the augmentation scale).
 
