@@ -43,3 +43,14 @@ def local_hub(tmp_path_factory):
 
     with LocalHub(tmp_path_factory.mktemp("local_hub")) as hub:
         yield hub
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory, synthetic_body_model_dir):
+    """A small synthetic EHPS dataset: 64 training and 16 held-out people (128 x 96 images; crops are upsampled)."""
+    from hub_datasets.synthetic import synthesize_dataset
+
+    root = tmp_path_factory.mktemp("synthetic_data")
+    synthesize_dataset(root, 64, seed=0, body_model_dir=synthetic_body_model_dir, image_size=(128, 96))
+    synthesize_dataset(root, 16, seed=1, body_model_dir=synthetic_body_model_dir, image_size=(128, 96), split="test")
+    return root

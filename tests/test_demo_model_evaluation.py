@@ -1,11 +1,11 @@
 """`examples/evaluate_demo_model.py`: the mean-pose baseline the demo model's card compares against."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from script_modules import load_script
 
 from smplest_hf import SmplestXConfig
 from smplest_hf.geometry import axis_angle_to_matrix
@@ -15,20 +15,12 @@ SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "evaluate_demo_model
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("evaluate_demo_model", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "evaluate_demo_model")
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory, synthetic_body_model_dir):
-    from hub_datasets.synthetic import synthesize_dataset
-
-    root = tmp_path_factory.mktemp("demo_eval_data")
-    synthesize_dataset(root, 24, seed=0, body_model_dir=synthetic_body_model_dir, image_size=(128, 96))
-    synthesize_dataset(root, 6, seed=1, body_model_dir=synthetic_body_model_dir, image_size=(128, 96), split="test")
-    return root
+def dataset(synthetic_data):
+    return synthetic_data  # 64 training and 16 held-out people (conftest)
 
 
 def test_chordal_mean_of_rotations(script):
@@ -42,7 +34,7 @@ def test_chordal_mean_of_rotations(script):
 
 def test_mean_pose_model_predicts_the_training_means_for_every_image(script, dataset):
     mean = script.training_mean_parameters(dataset)
-    assert mean["num_samples"] == 24 and mean["rotations"].shape == (53, 3, 3)
+    assert mean["num_samples"] == 64 and mean["rotations"].shape == (53, 3, 3)
     model = script.mean_pose_model(SmplestXConfig.from_preset("tiny"), mean)
     with torch.no_grad():
         outputs = model(torch.rand(3, 3, 256, 192))
@@ -59,7 +51,7 @@ def test_mean_pose_model_predicts_the_training_means_for_every_image(script, dat
 
 def test_evaluate_demo_scores_model_and_baseline_on_the_held_out_split(script, dataset, synthetic_body_model_dir, tiny_model_dir):
     results = script.evaluate_demo(tiny_model_dir, dataset, synthetic_body_model_dir, batch_size=4)
-    assert results["num_heldout_samples"] == 6 and results["baseline_training_samples"] == 24
+    assert results["num_heldout_samples"] == 16 and results["baseline_training_samples"] == 64
     for name in ("model", "mean_pose_baseline"):
         assert set(results[name]) == set(script.METRICS)
         assert all(value > 0 for value in results[name].values())

@@ -8,7 +8,7 @@ model run on the downloaded parameters, the smoothed video tracks against `smoot
 ones.
 """
 
-import importlib.util
+import importlib
 import io
 import json
 import os
@@ -29,6 +29,7 @@ from PIL import Image
 pytest.importorskip("gradio", reason="the Space needs gradio: pip install -e '.[space]'")
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from script_modules import load_script
 
 from smplest_hf.body_model import SmplxBodyModel
 from smplest_hf.pipeline import BUNDLED_MODEL_DIR
@@ -49,10 +50,7 @@ def load_space_module(name: str):
     if str(SPACE_DIR) not in sys.path:
         sys.path.insert(0, str(SPACE_DIR))
     if name == "app":  # under a unique name: "app" is too generic for sys.modules
-        spec = importlib.util.spec_from_file_location("smplest_space_app", SPACE_DIR / "app.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+        return load_script(SPACE_DIR / "app.py", "smplest_space_app")
     return importlib.import_module(name)
 
 

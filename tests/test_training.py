@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from script_modules import load_script
 
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
 from smplest_hf.training import (
@@ -291,22 +292,8 @@ def test_jsonl_tracker_and_tracker_selection(tmp_path):
 
 # ======================================================================================= end to end
 @pytest.fixture(scope="module")
-def synthetic_data(tmp_path_factory, synthetic_body_model_dir):
-    """64 training and 16 held-out synthetic people (128 x 96 images: the crops are upsampled, that is fine)."""
-    from hub_datasets.synthetic import synthesize_dataset
-
-    root = tmp_path_factory.mktemp("synthetic_data")
-    synthesize_dataset(root, 64, seed=0, body_model_dir=synthetic_body_model_dir, image_size=(128, 96))
-    synthesize_dataset(root, 16, seed=1, body_model_dir=synthetic_body_model_dir, image_size=(128, 96), split="test")
-    return root
-
-
-@pytest.fixture(scope="module")
 def train_script():
-    spec = importlib.util.spec_from_file_location("smplest_train_script", TRAIN_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TRAIN_SCRIPT, "smplest_train_script")
 
 
 def _arguments(output_dir, data_dir, body_model_dir, *extra):
@@ -471,9 +458,7 @@ def test_two_stage_recipe_encoder_learns_2d_keypoints_then_training_continues_fr
     directory with the normalising processor; stage 2 (`train.py` with `model.from_pretrained`) starts from it."""
     from accelerate.utils import set_seed
 
-    spec = importlib.util.spec_from_file_location("smplest_pretrain_script", REPOSITORY / "examples" / "pretrain_encoder_2d.py")
-    stage_1 = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stage_1)
+    stage_1 = load_script(REPOSITORY / "examples" / "pretrain_encoder_2d.py", "smplest_pretrain_script")
     overrides = [f"--data.train=[{{path: {synthetic_data}}}]", f"--model.body_model_dir={synthetic_body_model_dir}",
                  "--data.num_workers=0", "--optimization.batch_size=8"]  # fmt: skip
     summary = stage_1.main(["--config", str(CONFIGS / "tiny_synthetic_encoder_2d.yaml"), "--steps", "40",
