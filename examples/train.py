@@ -432,6 +432,11 @@ def train(config: TrainingConfig) -> dict:
     }  # fmt: skip
     if accelerator.is_main_process:
         write_json_atomically(output_dir / "training_summary.json", summary)
+    # Drop the DDP wrapper while the process group is still registered. Otherwise its Reducer holds the group's
+    # last reference and destroys it with the GIL held, joining Gloo threads that may need the GIL to free a
+    # finished all-gather's tensors: an intermittent hang at exit (seen under load; torch 2.13, gloo).
+    del model
+    accelerator.free_memory()
     accelerator.end_training()
     return summary
 

@@ -177,6 +177,7 @@ def _evaluate(args) -> int:
             print(f"{result.title}: {result.primary_metric} {result.primary_error:.2f} mm ({result.num_samples} samples)")
         print(f"MPE: {'n/a' if report.mpe is None else f'{report.mpe:.2f} mm'} over {len(report.benchmarks)} benchmark(s); "
               f"results in {args.output_dir}" + (" and the model card" if args.update_model_card else "") + ".")  # fmt: skip
+    accelerator.end_training()  # under torchrun: destroys the process group before interpreter exit
     return 0
 
 

@@ -422,8 +422,9 @@ def test_two_processes_count_every_sample_once(workspace, synthetic_body_model_d
     """5 people over 2 CPU processes with batches of 2: Accelerate pads the last batches with repeated samples,
     gather_for_metrics must drop them, so the figures equal the one-sample-at-a-time reference."""
     import os
-    import subprocess
     import sys
+
+    from distributed_runs import run_with_deadline
 
     script = tmp_path / "evaluate_distributed.py"
     script.write_text(_DISTRIBUTED_SCRIPT % (SMPLX_TARGET_METRICS,))
@@ -431,7 +432,7 @@ def test_two_processes_count_every_sample_once(workspace, synthetic_body_model_d
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script),
                str(workspace["model_dir"]), str(workspace["params_dir"]), str(synthetic_body_model_dir), str(output_dir)]  # fmt: skip
     environment = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
-    finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600, check=False)
+    finished = run_with_deadline(command, timeout=600, env=environment)
     assert finished.returncode == 0, finished.stderr[-3000:]
     saved = json.loads((output_dir / "results.json").read_text())["benchmarks"]["synthetic_sx"]
     expected = reference_results(workspace["params_dir"], get_benchmark("synthetic_sx"), workspace["model_dir"],

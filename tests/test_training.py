@@ -7,7 +7,6 @@ import importlib.util
 import json
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from distributed_runs import run_with_deadline
 from script_modules import load_script
 
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
@@ -393,7 +393,7 @@ def test_two_cpu_processes_shard_the_data_and_end_with_identical_weights(synthet
                                        "--optimization.max_steps=3", "--optimization.warmup_steps=1",
                                        "--checkpointing.save_final_state=true"),
     ]  # fmt: skip
-    result = subprocess.run(command, env=environment, cwd=REPOSITORY, capture_output=True, text=True, timeout=300, check=False)
+    result = run_with_deadline(command, timeout=300, env=environment, cwd=REPOSITORY)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "training_summary.json").read_text())
     assert summary["num_processes"] == 2 and summary["samples_per_step"] == 8
