@@ -81,9 +81,10 @@ def _selftest(args) -> int:
 def _infer(args) -> int:
     """Images (one file or a folder) -> SMPL-X parameters, meshes, glb scenes, keypoints, overlays in OUTPUT_DIR."""
 
+    from .camera_placement import CameraSpec
     from .export import parse_output_kinds
     from .image_inference import collect_image_files, infer_image_files, read_boxes_file
-    from .image_io import check_image_file
+    from .image_io import check_image_file, read_focal_length_35mm
     from .video_io import is_video_path
 
     if is_video_path(args.input):
@@ -91,8 +92,11 @@ def _infer(args) -> int:
     # Everything that can be checked cheaply is checked before the model loads and before any file is written.
     kinds = parse_output_kinds(args.outputs or "params,mesh,glb,overlay,keypoints")
     files = collect_image_files(args.input)
+    camera = CameraSpec.parse(args.camera)
     for file in files:
         check_image_file(file)
+        if camera.kind == "exif":  # fail before any work, not on the 100th photo
+            camera.intrinsics(check_image_file(file), read_focal_length_35mm(file), image_name=f"Image file {str(file)!r}")
     boxes = read_boxes_file(args.boxes, files) if args.boxes else None
     pipeline = _inference_pipeline(args, kinds, boxes)
     summary = infer_image_files(pipeline, files, args.output_dir, kinds=kinds, boxes=boxes)
@@ -112,6 +116,7 @@ def _inference_pipeline(args, kinds, boxes):
     from transformers.utils import logging as transformers_logging
 
     from .body_model import SmplxBodyModel
+    from .camera_placement import CameraSpec
     from .export import kinds_needing_body_model
     from .pipeline import SmplestXPipeline, check_model_location, default_model_location
 
@@ -124,18 +129,25 @@ def _inference_pipeline(args, kinds, boxes):
             f"--outputs {','.join(needs_body_model)} need an SMPL-X body model: pass --body-model DIR (the folder "
             "containing smplx/SMPLX_NEUTRAL.npz) or set SMPLX_MODEL_DIR; --outputs params works without one."
         )
+    camera = CameraSpec.parse(args.camera)
+    if not camera.is_box and not body_model_dir:
+        raise CliError(
+            f"--camera {camera} places the people's meshes in the photo's camera and needs an SMPL-X body model: "
+            "pass --body-model DIR or set SMPLX_MODEL_DIR."
+        )
     body_model = SmplxBodyModel.from_directory(body_model_dir) if body_model_dir else None
     transformers_logging.disable_progress_bar()  # ours is the one progress bar; keeps stderr to errors
     return SmplestXPipeline(
         model, body_model_dir=body_model, detector="none" if boxes is not None else args.detector,
         device=args.device, dtype=args.dtype, batch_size=args.batch_size, threshold=args.threshold,
-        max_people=args.max_people, max_pixels=args.max_pixels or None,
+        max_people=args.max_people, max_pixels=args.max_pixels or None, camera=camera,
     )  # fmt: skip
 
 
 def _infer_video(args) -> int:
     """A video file -> per-track SMPL-X parameter sequences, overlay video, keypoints, animated glb in OUTPUT_DIR."""
 
+    from .camera_placement import CameraSpec
     from .export import parse_output_kinds
     from .video_inference import (
         DEFAULT_VIDEO_OUTPUTS,
@@ -147,6 +159,8 @@ def _infer_video(args) -> int:
 
     # As for images: every cheap check (the video opens and its first frame decodes) before the model loads.
     kinds = parse_output_kinds(args.outputs or DEFAULT_VIDEO_OUTPUTS, allowed=VIDEO_OUTPUT_KINDS)
+    if CameraSpec.parse(args.camera).kind == "exif":
+        raise CliError("--camera exif reads a photo's EXIF focal length; videos have none: use --camera fov:DEGREES or focal:PIXELS.")
     max_frames = args.max_frames or None
     read_video_info(args.input, max_frames=max_frames)
     boxes = read_video_boxes_file(args.boxes) if args.boxes else None
@@ -204,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(run=_convert_original)
 
     from .detection import DEFAULT_DETECTOR
+    from .camera_placement import CAMERA_SPEC_HELP
     from .export import OUTPUT_KINDS
     from .image_io import DEFAULT_MAX_PIXELS
     from .video_io import DEFAULT_MAX_FRAMES
@@ -227,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--threshold", type=float, default=0.5, help="minimum detector score of a person (default: 0.5)")
     infer.add_argument("--max-people", type=int, default=None, help="keep at most this many people per image (best scores)")
     infer.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"larger images are shrunk to this many pixels for processing; results stay in original pixels; 0 = never (default: {DEFAULT_MAX_PIXELS})")
+    infer.add_argument("--camera", default="box", help=f"the camera people are placed in: {CAMERA_SPEC_HELP}. With a real camera all people share one 3D frame and overlays get the photo's perspective; needs a body model")
     infer.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True, help="videos: temporal smoothing of each track's parameters (default: on)")
     infer.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES, help=f"videos: refuse videos with more frames; 0 = no limit (default: {DEFAULT_MAX_FRAMES}, 10 min at 30 fps)")
     infer.set_defaults(run=_infer)

@@ -178,6 +178,7 @@ def infer_image_files(pipeline, files: list[Path], output_dir, kinds=("params",)
             "device": str(pipeline.device),
             "dtype": str(pipeline.dtype).removeprefix("torch."),
             "detector": "given boxes" if boxes is not None else ("whole image" if pipeline.detector is None else pipeline.detector.name),
+            "camera": str(pipeline.camera),
             "results": images_summary,
         }
         save_json(staging / SUMMARY_FILE, summary)

@@ -37,6 +37,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 DEFAULT_MAX_PIXELS = 40_000_000
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+# EXIF: the pointer to the Exif sub-IFD, and the 35 mm-equivalent focal length tag inside it.
+_EXIF_IFD = 0x8769
+_FOCAL_LENGTH_IN_35MM_FILM = 0xA405
 
 
 class ImageReadError(ValueError):
@@ -53,12 +56,15 @@ class LoadedImage:
         scale: original pixels per pixel of `pixels` (1.0 when not shrunk); with pixel centres at integer
             coordinates, a point u of `pixels` is `(u + 0.5) * scale - 0.5` in the original image.
         name: the file path, or a label such as "image 0" for in-memory images.
+        focal_length_35mm: the EXIF 35 mm-equivalent focal length (FocalLengthIn35mmFilm) in mm, or None; used by
+            `camera_placement.CameraSpec("exif")`.
     """
 
     pixels: np.ndarray
     original_size: tuple[int, int]
     scale: float
     name: str
+    focal_length_35mm: float | None = None
 
 
 def image_file_extensions() -> frozenset[str]:
@@ -113,6 +119,15 @@ def check_image_file(path) -> tuple[int, int]:
     return height, width
 
 
+def read_focal_length_35mm(path) -> float | None:
+    """The EXIF 35 mm-equivalent focal length of an image file in mm (None when absent), without decoding pixels."""
+    try:
+        with Image.open(path) as pil_image:
+            return _exif_focal_length_35mm(pil_image)
+    except (OSError, SyntaxError, ValueError, EOFError):  # unreadable files are reported by check_image_file/load_image
+        return None
+
+
 def _check_file(path: Path) -> None:
     label = str(path)
     if not path.exists():
@@ -165,6 +180,7 @@ def _load_image_file(path: Path, max_pixels: int | None) -> LoadedImage:
 
 
 def _finish(pil_image: Image.Image, original_size, max_pixels, label: str, oriented: bool = True) -> LoadedImage:
+    focal_length_35mm = _exif_focal_length_35mm(pil_image)
     if not oriented:
         # EXIF orientation: a portrait photo stored sideways. The original size is the displayed one.
         transposed = ImageOps.exif_transpose(pil_image)
@@ -178,7 +194,19 @@ def _finish(pil_image: Image.Image, original_size, max_pixels, label: str, orien
         target = (max(1, int(pil_image.width / shrink)), max(1, int(pil_image.height / shrink)))
         pil_image = pil_image.resize(target, Image.Resampling.BILINEAR, reducing_gap=2.0)
     scale = width / pil_image.width
-    return LoadedImage(pixels=np.array(pil_image, dtype=np.uint8), original_size=(height, width), scale=scale, name=label)
+    return LoadedImage(pixels=np.array(pil_image, dtype=np.uint8), original_size=(height, width), scale=scale, name=label,
+                       focal_length_35mm=focal_length_35mm)  # fmt: skip
+
+
+def _exif_focal_length_35mm(pil_image: Image.Image) -> float | None:
+    """FocalLengthIn35mmFilm (EXIF tag 0xA405, in the Exif sub-IFD or, as some writers put it, the main IFD) in mm."""
+    try:
+        exif = pil_image.getexif()
+        value = exif.get_ifd(_EXIF_IFD).get(_FOCAL_LENGTH_IN_35MM_FILM, exif.get(_FOCAL_LENGTH_IN_35MM_FILM))
+        value = float(value) if value is not None else None
+    except Exception:  # noqa: BLE001 - unreadable metadata must not stop the image from loading
+        return None
+    return value if value is not None and math.isfinite(value) and value > 0 else None
 
 
 def _to_rgb(pil_image: Image.Image) -> Image.Image:
@@ -235,4 +263,4 @@ def _array_to_uint8_rgb(image, label: str) -> np.ndarray:
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageReadError", "LoadedImage", "check_image_file", "image_file_extensions", "load_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "ImageReadError", "LoadedImage", "check_image_file", "image_file_extensions", "load_image", "read_focal_length_35mm"]

@@ -148,6 +148,9 @@ class SmplestXPipeline:
         threshold, nms_iou, max_people, min_box_size: person-box filtering (see `PersonDetector`).
         max_pixels: images larger than this are shrunk for processing; results are still in original pixels.
         box_format: "xywh" (default) or "xyxy", for boxes given to `__call__`.
+        camera: the camera the people are expressed in (`camera_placement.CameraSpec` or its text): "box" (default,
+            each person in their own crop camera scaled to their box, as SMPLest-X), "exif", "fov:DEGREES" or
+            "focal:FX[,FY[,CX,CY]]": every person of an image placed in that one camera (needs a body model).
     """
 
     def __init__(
@@ -165,7 +168,9 @@ class SmplestXPipeline:
         min_box_size: float = 16.0,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         box_format: str = "xywh",
+        camera=None,
     ):
+        from .camera_placement import CameraSpec
         from .image_processing_smplest_x import BOX_FORMATS
 
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -179,6 +184,12 @@ class SmplestXPipeline:
         self.box_format = box_format
         self.model = self._load_model(model, body_model_dir)
         self.processor = processor if processor is not None else self._load_processor(model)
+        self.camera = CameraSpec.parse(camera)
+        if not self.camera.is_box and not self.has_body_model:
+            raise ValueError(
+                f"camera {self.camera.kind!r} places each person's mesh in the photo's camera and needs a body model: "
+                "pass body_model_dir (--body-model DIR) or set SMPLX_MODEL_DIR."
+            )
         if detector is None or (isinstance(detector, str) and detector.lower() == "none"):
             self.detector = None
         elif isinstance(detector, PersonDetector):
@@ -288,8 +299,17 @@ class SmplestXPipeline:
 
         start = time.perf_counter()
         results = self._post_process(images, inputs, outputs, person_boxes, scores)
+        if geometry and not self.camera.is_box:
+            results = [self._place_in_camera(image, people) for image, people in zip(images, results)]
         self.timings["postprocess"] += time.perf_counter() - start
         return results
+
+    def _place_in_camera(self, image: LoadedImage, people: list[dict]) -> list[dict]:
+        """One image's people re-expressed in `self.camera` (see `camera_placement`)."""
+        from .camera_placement import place_people_in_camera
+
+        intrinsics = self.camera.intrinsics(image.original_size, image.focal_length_35mm, image_name=image.name)
+        return place_people_in_camera(people, intrinsics)
 
     def _find_people(self, images: list[LoadedImage], boxes):
         """Per image: (K, 4) float64 xywh boxes in working (possibly shrunk) pixels, and (K,) scores or None."""
@@ -408,8 +428,9 @@ class SmplestXPipeline:
         frames_per_batch = frames_per_batch or self.batch_size
         if not isinstance(frames_per_batch, int) or frames_per_batch < 1:
             raise ValueError(f"frames_per_batch must be a positive integer, got {frames_per_batch!r}.")
-        # Meshes are computed once, after smoothing, unless the tracker needs keypoints before it.
-        geometry_first = smoother is None or tracker.keypoint_weight > 0
+        # Meshes are computed once, after smoothing, unless the tracker needs keypoints or the camera placement
+        # needs meshes before it (placed people are then smoothed in the shared camera).
+        geometry_first = smoother is None or tracker.keypoint_weight > 0 or not self.camera.is_box
         self.timings = dict.fromkeys(VIDEO_STAGES, 0.0)
 
         with contextlib.ExitStack() as stack:
@@ -433,7 +454,7 @@ class SmplestXPipeline:
                 results = self.run(loaded, frame_boxes, geometry=geometry_first)
                 for index, people in zip(indices, results):
                     self._track_and_smooth(people, index / fps, tracker, smoother)
-                if not geometry_first:
+                if smoother is not None:  # the smoothed parameters need their own meshes
                     start = time.perf_counter()
                     self.add_geometry([person for people in results for person in people])
                     self.timings["postprocess"] += time.perf_counter() - start

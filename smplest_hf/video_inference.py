@@ -247,6 +247,7 @@ def infer_video_file(
             "device": str(pipeline.device),
             "dtype": str(pipeline.dtype).removeprefix("torch."),
             "detector": "given boxes" if boxes is not None else ("whole image" if pipeline.detector is None else pipeline.detector.name),
+            "camera": str(pipeline.camera),
         }
         save_json(staging / SUMMARY_FILE, summary)
         _move_into_place(staging, output_dir)

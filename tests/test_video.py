@@ -598,6 +598,28 @@ def test_process_video_tracks_smooths_and_batches(pipeline, synthetic_video):
     np.testing.assert_allclose(person["keypoints_2d"], expected, rtol=1e-4, atol=1e-2)
 
 
+def test_keypoint_tracking_and_a_known_camera_keep_meshes_on_the_smoothed_parameters(pipeline, synthetic_video):
+    """The two paths that compute meshes before smoothing (keypoint-aided tracking; placement in a given camera)
+    still return meshes made from the smoothed parameters, and placed people keep the given camera in every frame."""
+    path, boxes = synthetic_video
+    placed = SmplestXPipeline(pipeline.model, processor=pipeline.processor, detector="none", camera=f"focal:{FOCAL}")
+    frames = list(placed.process_video(path, boxes=boxes, tracker=PersonTracker(keypoint_weight=0.5), frames_per_batch=4))
+    assert sum(len(frame.people) for frame in frames) == 2 * FRAMES
+    centre = ((WIDTH - 1) / 2, (HEIGHT - 1) / 2)
+    for frame in frames:
+        for person in frame.people:
+            np.testing.assert_allclose(person["focal_length"], [FOCAL, FOCAL], rtol=1e-6)
+            np.testing.assert_allclose(person["principal_point"], centre, rtol=1e-6)
+            parameters = {name: torch.from_numpy(person[name])[None] for name in PARAMETERS}
+            with torch.no_grad():
+                body = pipeline.model.body_model(**parameters, transl=torch.from_numpy(person["camera_translation"])[None])
+            np.testing.assert_allclose(person["vertices"], body.vertices[0].numpy(), atol=1e-5)
+    # The video was rendered with this camera, people 5-6 m away. Placed, the random-weight model's people stand at
+    # 3.7-4.2 m (its bodies are not the rendered ones); the box cameras' ~10x longer focal lengths put them ~10x farther.
+    depths = [person["camera_translation"][2] for frame in frames for person in frame.people]
+    assert all(2.0 < depth < 8.0 for depth in depths), depths
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 def run_cli(capsys, *arguments):
     code = cli_main(["infer", *map(str, arguments)])
