@@ -150,17 +150,20 @@ def solve_translation(points: np.ndarray, pixels: np.ndarray, intrinsics: np.nda
     if single:
         points, pixels = points[None], pixels[None]
     intrinsics = np.broadcast_to(np.asarray(intrinsics, dtype=np.float64), (points.shape[0], 4))
-    focal, centre = intrinsics[:, None, :2], intrinsics[:, None, 2:]
-    offset = pixels - centre  # (P, N, 2)
-    # Rows for x and y: [fx, 0, -(u - cx)] and [0, fy, -(v - cy)]; right-hand sides (u - cx) z - fx x, ...
-    rows = np.zeros((*offset.shape, 3))
-    rows[..., 0, 0] = focal[..., 0]
-    rows[..., 1, 1] = focal[..., 1]
-    rows[..., 2] = -offset
-    values = offset * points[..., 2:3] - focal * points[..., :2]
-    rows, values = rows.reshape(len(points), -1, 3), values.reshape(len(points), -1)
-    normal = np.einsum("pni,pnj->pij", rows, rows)
-    right = np.einsum("pni,pn->pi", rows, values)
+    fx, fy = intrinsics[:, 0], intrinsics[:, 1]
+    offset = pixels - intrinsics[:, None, 2:]  # (P, N, 2): (u - cx, v - cy)
+    ox, oy = offset[..., 0], offset[..., 1]
+    # Residuals r_x = fx t_x - ox t_z - (ox z - fx x), r_y = fy t_y - oy t_z - (oy z - fy y); the normal equations'
+    # entries are sums over the points, formed directly rather than through a (P, 2N, 3) design matrix.
+    value_x = ox * points[..., 2] - fx[:, None] * points[..., 0]
+    value_y = oy * points[..., 2] - fy[:, None] * points[..., 1]
+    count = points.shape[1]
+    normal = np.zeros((len(points), 3, 3))
+    normal[:, 0, 0], normal[:, 1, 1] = count * fx**2, count * fy**2
+    normal[:, 0, 2] = normal[:, 2, 0] = -fx * ox.sum(1)
+    normal[:, 1, 2] = normal[:, 2, 1] = -fy * oy.sum(1)
+    normal[:, 2, 2] = (ox**2).sum(1) + (oy**2).sum(1)
+    right = np.stack((fx * value_x.sum(1), fy * value_y.sum(1), -(ox * value_x).sum(1) - (oy * value_y).sum(1)), axis=1)
     translation = np.linalg.solve(normal, right[..., None])[..., 0]
     return translation[0] if single else translation
 

@@ -87,6 +87,17 @@ def test_translation_is_recovered_exactly_from_an_exact_projection():
     np.testing.assert_allclose(solve_translation(points, pixels, intrinsics), translations, atol=1e-9)
     np.testing.assert_allclose(solve_translation(points[1], pixels[1], intrinsics[1]), translations[1], atol=1e-9)
 
+    # Inexact pixels: the least-squares solution of the depth-multiplied equations, as numpy's lstsq finds it.
+    noisy = pixels + rng.normal(size=pixels.shape) * 3.0
+    for index in range(3):
+        (fx, fy, cx, cy), offset = intrinsics[index], noisy[index] - intrinsics[index, 2:]
+        zero = np.zeros(len(offset))
+        design = np.concatenate((np.stack((zero + fx, zero, -offset[:, 0]), 1), np.stack((zero, zero + fy, -offset[:, 1]), 1)))
+        target = np.concatenate((offset[:, 0] * points[index, :, 2] - fx * points[index, :, 0],
+                                 offset[:, 1] * points[index, :, 2] - fy * points[index, :, 1]))  # fmt: skip
+        expected, *_ = np.linalg.lstsq(design, target, rcond=None)
+        np.testing.assert_allclose(solve_translation(points, noisy, intrinsics)[index], expected, rtol=1e-9, atol=1e-9)
+
 
 def test_placing_people_in_their_own_box_camera_changes_nothing(people_of_image):
     person = people_of_image[0]
