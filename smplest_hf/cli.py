@@ -94,9 +94,9 @@ def _infer(args) -> int:
     files = collect_image_files(args.input)
     camera = CameraSpec.parse(args.camera)
     for file in files:
-        check_image_file(file)
+        size = check_image_file(file)
         if camera.kind == "exif":  # fail before any work, not on the 100th photo
-            camera.intrinsics(check_image_file(file), read_focal_length_35mm(file), image_name=f"Image file {str(file)!r}")
+            camera.intrinsics(size, read_focal_length_35mm(file), image_name=f"Image file {str(file)!r}")
     boxes = read_boxes_file(args.boxes, files) if args.boxes else None
     pipeline = _inference_pipeline(args, kinds, boxes)
     summary = infer_image_files(pipeline, files, args.output_dir, kinds=kinds, boxes=boxes)
@@ -217,8 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_converter_arguments(convert)
     convert.set_defaults(run=_convert_original)
 
-    from .detection import DEFAULT_DETECTOR
     from .camera_placement import CAMERA_SPEC_HELP
+    from .detection import DEFAULT_DETECTOR
     from .export import OUTPUT_KINDS
     from .image_io import DEFAULT_MAX_PIXELS
     from .video_io import DEFAULT_MAX_FRAMES

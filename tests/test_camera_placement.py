@@ -90,7 +90,7 @@ def test_translation_is_recovered_exactly_from_an_exact_projection():
     # Inexact pixels: the least-squares solution of the depth-multiplied equations, as numpy's lstsq finds it.
     noisy = pixels + rng.normal(size=pixels.shape) * 3.0
     for index in range(3):
-        (fx, fy, cx, cy), offset = intrinsics[index], noisy[index] - intrinsics[index, 2:]
+        (fx, fy), offset = intrinsics[index, :2], noisy[index] - intrinsics[index, 2:]
         zero = np.zeros(len(offset))
         design = np.concatenate((np.stack((zero + fx, zero, -offset[:, 0]), 1), np.stack((zero, zero + fy, -offset[:, 1]), 1)))
         target = np.concatenate((offset[:, 0] * points[index, :, 2] - fx * points[index, :, 0],

@@ -238,7 +238,6 @@ def test_overlay_of_ground_truth_parameters_covers_the_rendered_synthetic_person
     """The overlay path (box -> full-image camera -> mesh -> rasteriser) lines up with how the data was rendered:
     given a synthetic person's ground-truth SMPL-X parameters and the translation that the box's camera needs to see
     it as the data's camera did, the overlay's changed pixels are the person's ground-truth silhouette."""
-    from smplest_hf.modeling_smplest_x import SmplestXMeshRecoveryOutput
     from smplest_hf.rendering import render_meshes
 
     image, truth, parameters, posed, translation, truth_focal, truth_center, box = _synthetic_person(
