@@ -46,6 +46,8 @@ EXAMPLES_DIR = SPACE_DIR / "examples"
 IMAGE_EXAMPLES = (("person_standing.jpg", "Multiple people"), ("person_posed.jpg", "Single person"), ("group.jpg", "Multiple people"))
 VIDEO_EXAMPLES = ("person_moving.mp4",)
 PEOPLE_MODES = ("Multiple people", "Single person")
+# The image tab's camera choices -> `smplest_hf.camera_placement.CameraSpec` text ("fov" takes the slider's angle).
+CAMERA_MODES = {"Per-person crop cameras (SMPLest-X)": "box", "The photo's own (EXIF focal length)": "exif", "Field of view": "fov"}
 GPU_SECONDS = {"image": 60, "video": 240}  # ZeroGPU time reserved per call
 
 INTRODUCTION = """
@@ -107,11 +109,13 @@ def make_handlers(demo_pipeline: DemoPipeline):
 
     @_user_errors
     @_on_gpu(GPU_SECONDS["image"])
-    def run_image(image, threshold, people_mode):
+    def run_image(image, threshold, people_mode, camera_mode=next(iter(CAMERA_MODES)), field_of_view=60.0):
         path, name = _payload_path(image)
+        camera = CAMERA_MODES.get(camera_mode, camera_mode)
         result = reconstruct_image(
             demo_pipeline, path, new_request_folder(settings), threshold=float(threshold),
             multi_person=people_mode != "Single person", label=name or "image",
+            camera=f"fov:{float(field_of_view):g}" if camera == "fov" else camera,
         )  # fmt: skip
         if result.people == 0:
             gr.Warning("Nobody was found in this image: lower the detection threshold or try another image.")
@@ -184,6 +188,10 @@ def build_demo(pipeline=None, settings: SpaceSettings | None = None) -> gr.Block
                     image_input = gr.Image(label="Image", type="filepath", sources=["upload", "clipboard"], height=420, elem_id="image-input")
                     image_threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="Detection threshold" + detector_note, interactive=has_detector)
                     image_people = gr.Radio(list(PEOPLE_MODES), value=PEOPLE_MODES[0], label="People", interactive=has_detector)
+                    with gr.Accordion("Camera", open=False):
+                        image_camera = gr.Radio(list(CAMERA_MODES), value=next(iter(CAMERA_MODES)), label="Place the people in",
+                                                info="A real camera puts everyone in one 3D frame with the photo's perspective.")  # fmt: skip
+                        image_fov = gr.Slider(20, 120, value=60, step=1, label="Field of view (degrees across the long side)")
                     image_button = gr.Button("Reconstruct", variant="primary", elem_id="image-run")
                 with gr.Column():
                     image_overlay = gr.Image(label="Overlay", type="filepath", interactive=False, height=420, elem_id="image-overlay")
@@ -200,7 +208,7 @@ def build_demo(pipeline=None, settings: SpaceSettings | None = None) -> gr.Block
                 elem_id="image-examples",
             )  # fmt: skip
             image_button.click(
-                run_image, [image_input, image_threshold, image_people],
+                run_image, [image_input, image_threshold, image_people, image_camera, image_fov],
                 [image_overlay, image_scene, image_parameters, image_meshes, image_archive, image_summary],
                 api_name="reconstruct_image", preprocess=False, concurrency_id="model",
             )  # fmt: skip

@@ -120,15 +120,23 @@ def _detector_available(name: str, timeout: float = 3.0) -> bool:
 
 
 @contextlib.contextmanager
-def detector_options(demo: DemoPipeline, threshold: float, multi_person: bool):
-    """Hold the pipeline for one request with the detector set to this request's threshold and people count."""
+def detector_options(demo: DemoPipeline, threshold: float, multi_person: bool, camera: str = "box"):
+    """Hold the pipeline for one request with the detector set to this request's threshold and people count, and
+    its camera to this request's (`smplest_hf.camera_placement.CameraSpec` text)."""
+    from smplest_hf.camera_placement import CameraSpec
+
     if not 0.0 <= float(threshold) <= 1.0:
         raise DemoInputError(f"The detection threshold must be between 0 and 1, got {threshold}.")
+    try:
+        camera = CameraSpec.parse(camera)
+    except ValueError as error:
+        raise DemoInputError(str(error)) from None
     with demo.lock:
         detector = demo.pipeline.detector
         if detector is not None:
             detector.threshold = float(threshold)
             detector.max_people = demo.settings.max_people if multi_person else 1
+        demo.pipeline.camera = camera
         yield demo.pipeline
 
 
@@ -217,11 +225,15 @@ class ImageReconstruction:
 
 
 def reconstruct_image(demo: DemoPipeline, image_path, output_dir, threshold: float = 0.5, multi_person: bool = True,
-                      label: str | None = None) -> ImageReconstruction:  # fmt: skip
+                      label: str | None = None, camera: str = "box") -> ImageReconstruction:  # fmt: skip
     """Recover every person in one image and write every output kind (see `ImageReconstruction`).
 
+    `camera`: "box" (each person in their own crop camera), "exif" or "fov:DEGREES" (everyone placed in the photo's
+    camera, see `smplest_hf.camera_placement`).
+
     Raises:
-        DemoInputError: missing, empty, oversize, unreadable or too large image; bad threshold.
+        DemoInputError: missing, empty, oversize, unreadable or too large image; bad threshold; "exif" for a photo
+            without an EXIF focal length.
     """
     from smplest_hf.export import export_image_results
     from smplest_hf.image_io import ImageReadError
@@ -230,11 +242,13 @@ def reconstruct_image(demo: DemoPipeline, image_path, output_dir, threshold: flo
     path = check_image_upload(image_path, demo.settings, label)
     output_dir = Path(output_dir)
     start = time.perf_counter()
-    with detector_options(demo, threshold, multi_person) as pipeline:
+    with detector_options(demo, threshold, multi_person, camera) as pipeline:
         try:
             image = pipeline.load_images([path])[0]
         except ImageReadError:  # header fine, pixels not: truncated or corrupt
             raise DemoInputError(f"{label!r} could not be decoded: the file is corrupt or truncated.") from None
+        if pipeline.camera.kind == "exif" and image.focal_length_35mm is None:
+            raise DemoInputError(f"{label!r} has no EXIF focal length (FocalLengthIn35mmFilm): choose a field of view instead.")
         people = pipeline.run([image])[0]
     seconds = time.perf_counter() - start
     image.name = label
@@ -246,6 +260,9 @@ def reconstruct_image(demo: DemoPipeline, image_path, output_dir, threshold: flo
     height, width = image.original_size
     found = f"**{len(people)} {'person' if len(people) == 1 else 'people'}** found in {label} ({width} x {height})"
     summary = [f"{found} in {seconds:.2f} s."]
+    if not pipeline.camera.is_box:
+        fx = pipeline.camera.intrinsics(image.original_size, image.focal_length_35mm)[0]
+        summary.append(f"Everyone is placed in one camera ({pipeline.camera}: focal length {fx:.0f} px).")
     if image.scale != 1.0:
         summary.append(f"The image was processed at 1/{image.scale:.2f} of its size (limit {demo.settings.work_megapixels:g} MP); "
                        "parameters and keypoints are in original pixels.")  # fmt: skip
@@ -329,7 +346,7 @@ def reconstruct_video(demo: DemoPipeline, video_path, output_dir, threshold: flo
     label = label or Path(str(video_path)).name
     path, info = check_video_upload(video_path, demo.settings, label)
     output_dir = Path(output_dir)
-    with detector_options(demo, threshold, multi_person) as pipeline:
+    with detector_options(demo, threshold, multi_person, camera="box") as pipeline:
         try:
             report = infer_video_file(pipeline, path, output_dir, kinds=VIDEO_OUTPUTS, smoothing=smoothing,
                                       max_frames=demo.settings.max_video_frames, progress=True)  # fmt: skip

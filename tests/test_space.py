@@ -196,6 +196,37 @@ def test_image_round_trip_files_are_valid_and_match(space, demo_pipeline, body_m
         assert {Path(name).name for name in bundle.namelist()} == set(names) | {"image.png"}
 
 
+def test_image_camera_choices_reach_the_pipeline(space, demo_pipeline, tmp_path):
+    """The image tab's camera choice: a field of view places the person in that camera; EXIF needs the tag."""
+    from smplest_hf.camera_placement import CameraSpec
+
+    _, client = space
+    *_, parameters, _, _, summary = client.predict(
+        handle_file(str(IMAGE_EXAMPLE)), 0.5, "Multiple people", "Field of view", 50, api_name="/reconstruct_image"
+    )
+    camera = json.loads(next(Path(path) for path in parameters if Path(path).name == "image_0.json").read_text())
+    fx, fy, cx, cy = CameraSpec.parse("fov:50").intrinsics(camera["image_size"])
+    np.testing.assert_allclose(camera["focal_length"] + camera["principal_point"], [fx, fy, cx, cy], rtol=1e-5)
+    assert "Everyone is placed in one camera (fov:50" in summary
+
+    reconstruct = load_space_module("demo_reconstruct")
+    with pytest.raises(reconstruct.DemoInputError, match="has no EXIF focal length"):
+        reconstruct.reconstruct_image(demo_pipeline, IMAGE_EXAMPLE, tmp_path / "exif", camera="exif")
+    tagged = tmp_path / "tagged.jpg"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 28  # FocalLengthIn35mmFilm
+    with Image.open(IMAGE_EXAMPLE) as original:
+        original.save(tagged, exif=exif)
+    result = reconstruct.reconstruct_image(demo_pipeline, tagged, tmp_path / "tagged", camera="exif")
+    camera = json.loads(next(path for path in result.parameter_files if path.name == "image_0.json").read_text())
+    expected = CameraSpec.parse("exif").intrinsics(camera["image_size"], focal_length_35mm=28)
+    np.testing.assert_allclose(camera["focal_length"], expected[:2], rtol=1e-5)
+    # The next request without a camera choice is back in the per-person crop cameras.
+    plain = reconstruct.reconstruct_image(demo_pipeline, tagged, tmp_path / "plain")
+    camera = json.loads(next(path for path in plain.parameter_files if path.name == "image_0.json").read_text())
+    assert camera["focal_length"][0] > 3 * expected[0]
+
+
 def test_detector_threshold_and_people_mode(space_settings, tmp_path):
     """With a (tiny, random) transformers detector: the threshold and single/multi-person choices reach it."""
     from test_pipeline import write_tiny_detector
