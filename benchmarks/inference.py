@@ -21,6 +21,10 @@ per frame what it costs per image (table above) and would only blur the video-sp
     python benchmarks/inference.py                          # tiny and b, 1 and 8 people, 4 images of 640x480
     python benchmarks/inference.py --presets tiny --people 1 --repeats 2
     python benchmarks/inference.py --presets tiny --images 0 --video-frames 32   # video only
+    python benchmarks/inference.py --presets tiny --cameras box fov:60 --video-frames 0   # cost of camera placement
+
+`--cameras`: each image configuration once per camera (`SmplestXPipeline(camera=...)`); placing people in a given
+camera adds to "postprocess".
 """
 
 import argparse
@@ -183,6 +187,7 @@ def main() -> None:
     parser.add_argument("--detector", default=None, help="Hub id or folder of a real detector (default: random RT-DETR R50)")
     parser.add_argument("--body-model", default=None, help="folder containing smplx/ (default: synthetic)")
     parser.add_argument("--video-frames", type=int, default=16, help="frames of the video benchmark (0 = skip it)")
+    parser.add_argument("--cameras", nargs="+", default=["box"], help="image runs per camera: box, fov:60, ... (default: box)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -207,10 +212,12 @@ def main() -> None:
                     detector = PersonDetector.from_pretrained(args.detector, max_people=people)
                 else:
                     detector = random_rt_detr_r50(people)
-                pipeline = SmplestXPipeline(model, body_model_dir=body_model_dir, detector=detector,
-                                            device="cpu", batch_size=args.batch_size)  # fmt: skip
-                rows.append({"preset": preset, "people_per_image": people, **measure(pipeline, paths, args.repeats)})
-                print(f"  done: {preset}, {people} people/image", file=sys.stderr)
+                for camera in args.cameras:
+                    pipeline = SmplestXPipeline(model, body_model_dir=body_model_dir, detector=detector,
+                                                device="cpu", batch_size=args.batch_size, camera=camera)  # fmt: skip
+                    rows.append({"preset": preset, "people_per_image": people, "camera": camera,
+                                 **measure(pipeline, paths, args.repeats)})  # fmt: skip
+                    print(f"  done: {preset}, {people} people/image, camera {camera}", file=sys.stderr)
         videos = video_rows(args, body_model_dir, folder) if args.video_frames else []
 
     if rows:
@@ -222,14 +229,15 @@ def main() -> None:
 def print_image_table(args, rows: list[dict]) -> None:
     print(f"CPU end-to-end image inference, {args.threads} threads, {args.images} images of 640x480 per run, "
           f"median of {args.repeats} runs, float32, batch size {args.batch_size}")  # fmt: skip
-    header = f"{'preset':>6} {'people/img':>10} {'found':>6} {'images/s':>9} " + " ".join(f"{stage + ' s/img':>16}" for stage in STAGES)
+    header = f"{'preset':>6} {'camera':>8} {'people/img':>10} {'found':>6} {'images/s':>9} " + " ".join(f"{stage + ' s/img':>16}" for stage in STAGES)
     print(header)
-    baseline = {row["people_per_image"]: row["total"] for row in rows if row["preset"] == args.presets[0]}
+    first = (args.presets[0], args.cameras[0])
+    baseline = {row["people_per_image"]: row["total"] for row in rows if (row["preset"], row["camera"]) == first}
     for row in rows:
         per_image = {stage: row[stage] / args.images for stage in STAGES}
-        print(f"{row['preset']:>6} {row['people_per_image']:>10} {row['people'] / args.images:>6.1f} {args.images / row['total']:>9.3f} "
-              + " ".join(f"{per_image[stage]:>16.4f}" for stage in STAGES)
-              + f"   (x{row['total'] / baseline[row['people_per_image']]:.1f} the {args.presets[0]} time)")  # fmt: skip
+        print(f"{row['preset']:>6} {row['camera']:>8} {row['people_per_image']:>10} {row['people'] / args.images:>6.1f} "
+              f"{args.images / row['total']:>9.3f} " + " ".join(f"{per_image[stage]:>16.4f}" for stage in STAGES)
+              + f"   (x{row['total'] / baseline[row['people_per_image']]:.2f} the {first[0]}/{first[1]} time)")  # fmt: skip
 
 
 if __name__ == "__main__":
