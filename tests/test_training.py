@@ -79,7 +79,7 @@ def test_missing_config_file_is_a_clear_error(tmp_path):
         TrainingConfig.from_yaml(tmp_path / "nope.yaml")
 
 
-@pytest.mark.parametrize("name", ["tiny_synthetic_encoder_2d", "tiny_synthetic", "s", "b", "l", "h"])
+@pytest.mark.parametrize("name", ["tiny_synthetic_encoder_2d", "tiny_synthetic", "tiny_synthetic_continue", "s", "b", "l", "h"])
 def test_shipped_configs_load(name):
     config = TrainingConfig.from_yaml(CONFIGS / f"{name}.yaml")
     if name == "tiny_synthetic_encoder_2d":  # stage 1 of the demo model: a new model
@@ -88,6 +88,12 @@ def test_shipped_configs_load(name):
     if name == "tiny_synthetic":  # stage 2 continues from stage 1's output folder, with the same data
         stage_1 = TrainingConfig.from_yaml(CONFIGS / "tiny_synthetic_encoder_2d.yaml")
         assert config.model.from_pretrained == stage_1.output_dir and config.data == stage_1.data
+        return
+    if name == "tiny_synthetic_continue":  # stage 3 continues from stage 2's final model, same data and losses
+        stage_2 = TrainingConfig.from_yaml(CONFIGS / "tiny_synthetic.yaml")
+        assert config.model.from_pretrained == f"{stage_2.output_dir}/model" and config.data == stage_2.data
+        assert config.model.loss_weights == stage_2.model.loss_weights and config.seed != stage_2.seed
+        assert config.optimization.learning_rate < stage_2.optimization.learning_rate
         return
     # The original recipes (SMPLer-X configs for S/B/L, SMPLest-X's for H): Adam = AdamW without decay,
     # lr 1e-5 cosine-annealed to 1e-6, no warm-up, no clipping, ViTPose-initialised encoder of the same size.
