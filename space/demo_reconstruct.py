@@ -247,7 +247,8 @@ def reconstruct_image(demo: DemoPipeline, image_path, output_dir, threshold: flo
             image = pipeline.load_images([path])[0]
         except ImageReadError:  # header fine, pixels not: truncated or corrupt
             raise DemoInputError(f"{label!r} could not be decoded: the file is corrupt or truncated.") from None
-        if pipeline.camera.kind == "exif" and image.focal_length_35mm is None:
+        placed_in = pipeline.camera  # read under the lock: the next request may change it
+        if placed_in.kind == "exif" and image.focal_length_35mm is None:
             raise DemoInputError(f"{label!r} has no EXIF focal length (FocalLengthIn35mmFilm): choose a field of view instead.")
         people = pipeline.run([image])[0]
     seconds = time.perf_counter() - start
@@ -260,9 +261,9 @@ def reconstruct_image(demo: DemoPipeline, image_path, output_dir, threshold: flo
     height, width = image.original_size
     found = f"**{len(people)} {'person' if len(people) == 1 else 'people'}** found in {label} ({width} x {height})"
     summary = [f"{found} in {seconds:.2f} s."]
-    if not pipeline.camera.is_box:
-        fx = pipeline.camera.intrinsics(image.original_size, image.focal_length_35mm)[0]
-        summary.append(f"Everyone is placed in one camera ({pipeline.camera}: focal length {fx:.0f} px).")
+    if not placed_in.is_box:
+        fx = placed_in.intrinsics(image.original_size, image.focal_length_35mm)[0]
+        summary.append(f"Everyone is placed in one camera ({placed_in}: focal length {fx:.0f} px).")
     if image.scale != 1.0:
         summary.append(f"The image was processed at 1/{image.scale:.2f} of its size (limit {demo.settings.work_megapixels:g} MP); "
                        "parameters and keypoints are in original pixels.")  # fmt: skip
