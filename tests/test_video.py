@@ -674,6 +674,20 @@ def test_cli_video_outputs(synthetic_video, tiny_model_dir, synthetic_body_model
     assert check_glb_joints(output / "anim/walk.glb", [track], body_model, float(FPS)) < 1e-3
 
 
+def test_cli_video_in_a_given_camera(synthetic_video, tiny_model_dir, synthetic_body_model_dir, tmp_path, capsys):
+    path, _ = synthetic_video
+    common = ("--model", tiny_model_dir, "--body-model", synthetic_body_model_dir, "--detector", "none", "--outputs", "params")
+    code, _, err = run_cli(capsys, path, tmp_path / "out", *common, "--camera", f"focal:{FOCAL}")
+    assert code == 0, err
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["camera"] == f"focal:{FOCAL:g}"
+    with np.load(tmp_path / "out" / "params/walk_track_0.npz") as saved:
+        np.testing.assert_allclose(saved["focal_length"], np.full((FRAMES, 2), FOCAL), rtol=1e-6)
+    # Videos carry no EXIF: refused in one line before anything is written.
+    code, _, err = run_cli(capsys, path, tmp_path / "exif", *common, "--camera", "exif")
+    assert code == 2 and "videos have none" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "exif").exists()
+
+
 def test_cli_video_errors_are_one_line_and_leave_no_files(broken_videos, synthetic_video, tiny_model_dir, synthetic_body_model_dir, tmp_path, capsys):
     common = ["--model", tiny_model_dir, "--body-model", synthetic_body_model_dir, "--detector", "none"]
     cases = {
