@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from smplest_hf.joint_sets import NUM_SUPERVISION_JOINTS
 from smplest_hf.training import (
     TrainingConfig,
     build_optimizer,
@@ -64,6 +65,7 @@ def patch_centres(config) -> torch.Tensor:
     `[k * stride - padding, k * stride - padding + kernel)` for output `k`."""
     rows, columns = config.patch_grid_size
     stride, padding = config.patch_size, config.patch_padding
+
     def centre(count):
         return torch.arange(count, dtype=torch.float32) * stride - padding + (stride - 1) / 2
 
@@ -95,7 +97,7 @@ def pretrain(config: TrainingConfig, steps: int, output: Path, learning_rate: fl
     model, processor, _ = recipe.build_model(config)
     model.to(accelerator.device).train()
     loader, sampler, transform, _ = recipe.build_training_data(config, processor, accelerator)
-    head = PatchKeypointHead(model.config.hidden_size, 137).to(accelerator.device)
+    head = PatchKeypointHead(model.config.hidden_size, NUM_SUPERVISION_JOINTS).to(accelerator.device)
     parameters = list(model.encoder.parameters()) + list(head.parameters())
     optimizer = build_optimizer(nn.ModuleList([model.encoder, head]), learning_rate, weight_decay=config.optimization.weight_decay)
     scheduler = warmup_cosine_schedule(optimizer, steps, min_learning_rate=learning_rate / 50, warmup_steps=min(100, steps // 10))

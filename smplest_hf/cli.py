@@ -98,7 +98,7 @@ def _infer(args) -> int:
         if camera.kind == "exif":  # fail before any work, not on the 100th photo
             camera.intrinsics(size, read_focal_length_35mm(file), image_name=f"Image file {str(file)!r}")
     boxes = read_boxes_file(args.boxes, files) if args.boxes else None
-    pipeline = _inference_pipeline(args, kinds, boxes)
+    pipeline = _inference_pipeline(args, kinds, boxes, camera)
     summary = infer_image_files(pipeline, files, args.output_dir, kinds=kinds, boxes=boxes)
     rate = summary["images"] / summary["seconds"] if summary["seconds"] else float("inf")
     people = f"{summary['people']} {'person' if summary['people'] == 1 else 'people'}"
@@ -109,14 +109,14 @@ def _infer(args) -> int:
     return 0
 
 
-def _inference_pipeline(args, kinds, boxes):
-    """The `infer` pipeline for images and videos: model and body model checked (one-line errors) before loading."""
+def _inference_pipeline(args, kinds, boxes, camera):
+    """The `infer` pipeline for images and videos: model and body model checked (one-line errors) before loading.
+    `camera`: the parsed `--camera` (`CameraSpec`)."""
     import os
 
     from transformers.utils import logging as transformers_logging
 
     from .body_model import SmplxBodyModel
-    from .camera_placement import CameraSpec
     from .export import kinds_needing_body_model
     from .pipeline import SmplestXPipeline, check_model_location, default_model_location
 
@@ -129,7 +129,6 @@ def _inference_pipeline(args, kinds, boxes):
             f"--outputs {','.join(needs_body_model)} need an SMPL-X body model: pass --body-model DIR (the folder "
             "containing smplx/SMPLX_NEUTRAL.npz) or set SMPLX_MODEL_DIR; --outputs params works without one."
         )
-    camera = CameraSpec.parse(args.camera)
     if not camera.is_box and not body_model_dir:
         raise CliError(
             f"--camera {camera} places the people's meshes in the photo's camera and needs an SMPL-X body model: "
@@ -159,12 +158,13 @@ def _infer_video(args) -> int:
 
     # As for images: every cheap check (the video opens and its first frame decodes) before the model loads.
     kinds = parse_output_kinds(args.outputs or DEFAULT_VIDEO_OUTPUTS, allowed=VIDEO_OUTPUT_KINDS)
-    if CameraSpec.parse(args.camera).kind == "exif":
+    camera = CameraSpec.parse(args.camera)
+    if camera.kind == "exif":
         raise CliError("--camera exif reads a photo's EXIF focal length; videos have none: use --camera fov:DEGREES or focal:PIXELS.")
     max_frames = args.max_frames or None
     read_video_info(args.input, max_frames=max_frames)
     boxes = read_video_boxes_file(args.boxes) if args.boxes else None
-    pipeline = _inference_pipeline(args, kinds, boxes)
+    pipeline = _inference_pipeline(args, kinds, boxes, camera)
     summary = infer_video_file(pipeline, args.input, args.output_dir, kinds=kinds, boxes=boxes, smoothing=args.smooth, max_frames=max_frames)
     print(
         f"{summary['frames']} frame(s), {len(summary['tracks'])} track(s), {summary['people']} person-frame(s) in "

@@ -120,9 +120,9 @@ def _detector_available(name: str, timeout: float = 3.0) -> bool:
 
 
 @contextlib.contextmanager
-def detector_options(demo: DemoPipeline, threshold: float, multi_person: bool, camera: str = "box"):
-    """Hold the pipeline for one request with the detector set to this request's threshold and people count, and
-    its camera to this request's (`smplest_hf.camera_placement.CameraSpec` text)."""
+def request_options(demo: DemoPipeline, threshold: float, multi_person: bool, camera: str = "box"):
+    """Hold the pipeline for one request with this request's settings: the detector's threshold and people count,
+    and the camera (`smplest_hf.camera_placement.CameraSpec` text)."""
     from smplest_hf.camera_placement import CameraSpec
 
     if not 0.0 <= float(threshold) <= 1.0:
@@ -242,7 +242,7 @@ def reconstruct_image(demo: DemoPipeline, image_path, output_dir, threshold: flo
     path = check_image_upload(image_path, demo.settings, label)
     output_dir = Path(output_dir)
     start = time.perf_counter()
-    with detector_options(demo, threshold, multi_person, camera) as pipeline:
+    with request_options(demo, threshold, multi_person, camera) as pipeline:
         try:
             image = pipeline.load_images([path])[0]
         except ImageReadError:  # header fine, pixels not: truncated or corrupt
@@ -347,7 +347,7 @@ def reconstruct_video(demo: DemoPipeline, video_path, output_dir, threshold: flo
     label = label or Path(str(video_path)).name
     path, info = check_video_upload(video_path, demo.settings, label)
     output_dir = Path(output_dir)
-    with detector_options(demo, threshold, multi_person, camera="box") as pipeline:
+    with request_options(demo, threshold, multi_person, camera="box") as pipeline:
         try:
             report = infer_video_file(pipeline, path, output_dir, kinds=VIDEO_OUTPUTS, smoothing=smoothing,
                                       max_frames=demo.settings.max_video_frames, progress=True)  # fmt: skip
@@ -387,9 +387,9 @@ __all__ = [
     "check_image_upload",
     "check_upload",
     "check_video_upload",
-    "detector_options",
     "load_demo_pipeline",
     "new_request_folder",
     "reconstruct_image",
     "reconstruct_video",
+    "request_options",
 ]
