@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from smplest_hf import SmplestXImageProcessor
-from smplest_hf.cropping import BBOX_RATIO, BODY_INPUT_SIZE, CROP_SIZE
+from smplest_hf.models.smplest_x.cropping import BBOX_RATIO, BODY_INPUT_SIZE, CROP_SIZE
 
 
 def _person_boxes(count: int, seed: int = 0) -> np.ndarray:

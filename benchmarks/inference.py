@@ -51,7 +51,7 @@ def random_rt_detr_r50(people: int):
         RTDetrImageProcessorPil,
     )
 
-    from smplest_hf.detection import PersonDetector
+    from smplest_hf.inference.detection import PersonDetector
 
     torch.manual_seed(0)
     config = RTDetrConfig(id2label={0: "person", 1: "other"}, label2id={"person": 0, "other": 1})
@@ -76,7 +76,7 @@ def write_images(folder: Path, count: int, size=(480, 640)) -> list[Path]:
 
 def measure(pipeline, paths: list[Path], repeats: int) -> dict:
     """Median seconds per stage over `repeats` runs (after one warm-up run) of all `paths`."""
-    from smplest_hf.export import render_overlay
+    from smplest_hf.export.results import render_overlay
 
     runs = []
     for run in range(repeats + 1):
@@ -98,7 +98,7 @@ def write_video(path: Path, count: int, size=(480, 640)) -> Path:
     """A smooth random background with a bright block walking across it, encoded like any phone video (H.264)."""
     from PIL import Image
 
-    from smplest_hf.video_io import VideoWriter
+    from smplest_hf.video.video_io import VideoWriter
 
     rng = np.random.default_rng(0)
     coarse = rng.integers(0, 256, (size[0] // 16, size[1] // 16, 3), dtype=np.uint8)
@@ -120,8 +120,8 @@ def walking_boxes(people: int, frames: int) -> list[list[list[float]]]:
 def measure_video(pipeline, path: Path, boxes, repeats: int, smoothing: bool) -> dict:
     """Median seconds per video stage over `repeats` runs (after one warm-up run): the pipeline's stages plus
     rendering the overlay and encoding it."""
-    from smplest_hf.export import render_overlay
-    from smplest_hf.video_io import VideoWriter
+    from smplest_hf.export.results import render_overlay
+    from smplest_hf.video.video_io import VideoWriter
 
     runs = []
     for run in range(repeats + 1):
@@ -149,7 +149,7 @@ def measure_video(pipeline, path: Path, boxes, repeats: int, smoothing: bool) ->
 def video_rows(args, body_model_dir, folder: Path) -> list[dict]:
     """The video measurements for the first preset, every people count, smoothing off and on."""
     from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
-    from smplest_hf.pipeline import SmplestXPipeline
+    from smplest_hf.inference.pipeline import SmplestXPipeline
 
     torch.manual_seed(0)
     model = SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset(args.presets[0])).eval()
@@ -192,8 +192,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
-    from smplest_hf.detection import PersonDetector
-    from smplest_hf.pipeline import SmplestXPipeline
+    from smplest_hf.inference.detection import PersonDetector
+    from smplest_hf.inference.pipeline import SmplestXPipeline
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)

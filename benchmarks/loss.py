@@ -23,8 +23,8 @@ import time
 import torch
 
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
-from smplest_hf.losses import LABEL_SHAPES, SmplestXLoss
-from smplest_hf.modeling_smplest_x import SmplestXMeshRecoveryOutput
+from smplest_hf.models.smplest_x.losses import LABEL_SHAPES, SmplestXLoss
+from smplest_hf.models.smplest_x.modeling_smplest_x import SmplestXMeshRecoveryOutput
 
 LOSS_INPUTS = (
     "global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression",

@@ -1,4 +1,4 @@
-"""CPU speed of `smplest_hf.rendering.render_meshes` against a naive per-face rasteriser measured in the same run.
+"""CPU speed of `smplest_hf.export.rasterizer.render_meshes` against a naive per-face rasteriser measured in the same run.
 
 The mesh is the synthetic SMPL-X body model's rest mesh (10475 vertices, 20908 faces) when
 `smplest_hf.synthetic` is importable, otherwise a procedural stand-in of ellipsoid body parts with about the same
@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from smplest_hf.rendering import render_meshes
+from smplest_hf.export.rasterizer import render_meshes
 
 SIZES = [(256, 192), (512, 384), (1080, 1920)]
 PERSON_HEIGHT_M = 1.7
@@ -69,7 +69,7 @@ def procedural_person():
 def synthetic_person():
     """The synthetic body model's rest mesh, turned upright for the y-down camera, or None when unavailable."""
     try:
-        from smplest_hf.body_model import SmplxBodyModel
+        from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
         from smplest_hf.synthetic import write_synthetic_body_model
     except ImportError:
         return None

@@ -38,7 +38,7 @@ def _body_model_per_person(body_model_dir, batch: int, repeats: int = 3) -> floa
     """Milliseconds per person of the body model at a given batch size, 1 torch thread (best of `repeats`)."""
     import torch
 
-    from smplest_hf.body_model import SmplxBodyModel
+    from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 
     model = SmplxBodyModel.from_directory(body_model_dir, "neutral")
     generator = torch.Generator().manual_seed(0)

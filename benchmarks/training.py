@@ -47,8 +47,8 @@ def run_child(args) -> dict:
     from hub_datasets.synthetic import synthesize_dataset
     from hub_datasets.transform import TrainingTransform, collate_training_batch
     from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
-    from smplest_hf.body_model import SmplxBodyModel
-    from smplest_hf.losses import SmplestXLoss
+    from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
+    from smplest_hf.models.smplest_x.losses import SmplestXLoss
     from smplest_hf.synthetic import write_synthetic_body_model
     from smplest_hf.training import (
         EpochShuffleSampler,

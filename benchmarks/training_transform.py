@@ -36,7 +36,7 @@ from hub_datasets.augmentation import AugmentationParameters
 from hub_datasets.schema import to_supervision_keypoints
 from hub_datasets.transform import TrainingTransform
 from smplest_hf import SmplestXConfig
-from smplest_hf.joint_sets import POSE_FLIP_PAIRS, SUPERVISION_FLIP_PAIRS
+from smplest_hf.models.smplest_x.smplx_layout import POSE_FLIP_PAIRS, SUPERVISION_FLIP_PAIRS
 
 
 def _jpeg_image(rng, height: int, width: int) -> bytes:

@@ -10,7 +10,7 @@ Same arguments as `smplest-x evaluate`; run it with `accelerate launch` to split
 The test sets are licensed: convert them to the EHPS schema first (`python -m hub_datasets convert-humandata ...`)
 and pass each as NAME=PATH. Your own benchmark (e.g. synthetic data) is evaluated after registering it:
 
-    from smplest_hf.benchmark_registry import Benchmark, register_benchmark
+    from smplest_hf.evaluation.benchmarks import Benchmark, register_benchmark
     register_benchmark(Benchmark(name="my_set", title="My set", dataset="data/my_set", gender="per_sample"))
 """
 

@@ -4,7 +4,7 @@ The baseline predicts, for every image, the training set's mean SMPL-X parameter
 closest to all training rotations (the chordal L2 mean: the average rotation matrix projected back onto the
 rotations), and the mean shape and expression. It is built as an SmplestXForHumanMeshRecovery whose readout
 layers ignore the image (zero weights) and output those parameters (biases), so both are scored by the same
-code path: `smplest_hf.evaluation.evaluate` on the dataset's held-out split, ground truth from each person's
+code path: `smplest_hf.evaluation.run.evaluate` on the dataset's held-out split, ground truth from each person's
 gender-specific body model, errors after pelvis alignment (PVE) and after Procrustes alignment (PA-PVE).
 
     python examples/evaluate_demo_model.py --dataset outputs/data/synthetic            # the bundled demo model
@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from smplest_hf import SmplestXForHumanMeshRecovery
-from smplest_hf.benchmark_registry import Benchmark
-from smplest_hf.evaluation import evaluate
-from smplest_hf.geometry import axis_angle_to_matrix, matrix_to_rotation_6d
+from smplest_hf.evaluation.benchmarks import Benchmark
+from smplest_hf.evaluation.run import evaluate
+from smplest_hf.models.smplest_x.geometry import axis_angle_to_matrix, matrix_to_rotation_6d
 
 DEMO_MODEL = Path(__file__).resolve().parents[1] / "smplest_hf" / "demo_model"
 METRICS = ("pve_all", "pa_pve_all", "pve_hands", "pa_pve_hands", "pve_face", "pa_pve_face", "mpjpe_j14", "pa_mpjpe_j14")

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from smplest_hf.joint_sets import NUM_SUPERVISION_JOINTS
+from smplest_hf.models.smplest_x.smplx_layout import NUM_SUPERVISION_JOINTS
 from smplest_hf.training import (
     TrainingConfig,
     build_optimizer,

@@ -44,7 +44,7 @@ from smplest_hf import (
     SmplestXForHumanMeshRecovery,
     SmplestXImageProcessor,
 )
-from smplest_hf.body_model import SmplxBodyModel
+from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 from smplest_hf.training import (
     EpochShuffleSampler,
     Float32BodyModel,
@@ -106,7 +106,7 @@ def build_model(config: TrainingConfig):
         if options.init_readouts_at_rest_pose:
             init_readouts_at_rest_pose(model)
         if options.vitpose_checkpoint is not None:
-            from smplest_hf.convert_original_checkpoint import load_vitpose_into_encoder
+            from smplest_hf.models.smplest_x.convert_original_checkpoint import load_vitpose_into_encoder
 
             load_vitpose_into_encoder(model, options.vitpose_checkpoint, trust_pickle=options.trust_pickle)
         processor = processor_for(model_config, options.image_mean, options.image_std)
@@ -208,7 +208,7 @@ def mix(sources, data, intervals, total_length):
 
 # =========================================================================================== evaluation
 def evaluation_benchmarks(config: TrainingConfig) -> list:
-    from smplest_hf.benchmark_registry import Benchmark
+    from smplest_hf.evaluation.benchmarks import Benchmark
 
     options = config.evaluation
     benchmarks = list(options.benchmarks)
@@ -223,7 +223,7 @@ def evaluation_benchmarks(config: TrainingConfig) -> list:
 
 def evaluate_model(model, processor, config, accelerator, body_model_dir, training_body_model) -> dict:
     """Errors (mm) on the evaluation benchmarks as `{"eval/<benchmark>/<metric>": value, "eval/mpe": ...}`."""
-    from smplest_hf.evaluation import evaluate
+    from smplest_hf.evaluation.run import evaluate
 
     network = model if accelerator.distributed_type in SHARDED else accelerator.unwrap_model(model)
     report = evaluate(

@@ -61,7 +61,7 @@ class AugmentationParameters:
     Attributes:
         scale: (N,) factor on the processed box sides (> 1 shows more context).
         rotation: (N,) in-plane rotation in degrees (the crop content turns by ``-rotation``, as in
-            ``smplest_hf.cropping.crop_affine_matrices``).
+            ``smplest_hf.models.smplest_x.cropping.crop_affine_matrices``).
         flip: (N,) bool, mirror the image horizontally (before the rotation).
         color_scale: (N, 3) per-channel factors on the RGB crop.
     """

@@ -21,7 +21,7 @@ booleans so a batch mixes flipped and unflipped samples.
 
 import numpy as np
 
-from smplest_hf.joint_sets import NUM_POSE_JOINTS, NUM_SUPERVISION_JOINTS, POSE_FLIP_PAIRS, SUPERVISION_FLIP_PAIRS
+from smplest_hf.models.smplest_x.smplx_layout import NUM_POSE_JOINTS, NUM_SUPERVISION_JOINTS, POSE_FLIP_PAIRS, SUPERVISION_FLIP_PAIRS
 
 
 def _permutation(count: int, pairs) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""EHPS rows -> the training targets of `smplest_hf.losses.SmplestXLabels`, in the augmented crop frame.
+"""EHPS rows -> the training targets of `smplest_hf.models.smplest_x.losses.SmplestXLabels`, in the augmented crop frame.
 
 Vectorised over the batch: every step is an array operation on (N, ...) arrays; left/right swaps are fixed
 permutations (``flip.py``). Facts reproduced from the original SMPLest-X loader (``datasets/humandata.py``,
@@ -24,7 +24,7 @@ Decisions beyond the original (its loader cannot express them, the EHPS schema c
 
 * A joint is *annotated* when its 2D confidence is > 0 and, for rows with 3D joints, its 3D validity is > 0
   (one mask, ``joints_valid``, serves the 2D and 3D terms). ``joints_valid`` = annotated and inside the
-  body input (``smplest_hf.losses.joints_inside_body_input``).
+  body input (``smplest_hf.models.smplest_x.losses.joints_inside_body_input``).
 * Rows without 2D keypoints but with 3D keypoints and camera intrinsics get their 2D keypoints by projecting
   the 3D ones (``keypoints_3d`` are read as camera-frame points, as HumanData's ``keypoints3d_cam``).
 * ``has_3d_joints`` needs the pelvis to be a valid 3D joint (everything is relative to it).
@@ -40,9 +40,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from smplest_hf.cropping import apply_affine
-from smplest_hf.geometry import axis_angle_to_matrix, matrix_to_axis_angle
-from smplest_hf.joint_sets import (
+from smplest_hf.models.smplest_x.cropping import apply_affine
+from smplest_hf.models.smplest_x.geometry import axis_angle_to_matrix, matrix_to_axis_angle
+from smplest_hf.models.smplest_x.smplx_layout import (
     NUM_BODY_POSE_JOINTS,
     NUM_HAND_POSE_JOINTS,
     POSE_JOINT_NAMES,
@@ -52,7 +52,7 @@ from smplest_hf.joint_sets import (
     SUPERVISION_RIGHT_WRIST_INDEX,
     SUPERVISION_ROOT_INDEX,
 )
-from smplest_hf.losses import SMPLX_BODY_PARENTS, joints_inside_body_input, wrist_global_rotations
+from smplest_hf.models.smplest_x.losses import SMPLX_BODY_PARENTS, joints_inside_body_input, wrist_global_rotations
 
 from .flip import POSE_FLIP_PERMUTATION, SUPERVISION_FLIP_PERMUTATION, mirror_points, mirror_pose, swap_sides
 from .schema import NUM_KEYPOINTS, to_supervision_keypoints

@@ -17,7 +17,7 @@ Conventions
   otherwise (SMPLest-X trains on the latter; the transform converts). ``gender`` names the body model the
   parameters belong to ("neutral", "male" or "female"); sources without gender are neutral fits.
 * **Keypoint convention** ``KEYPOINT_CONVENTION = "smplx_144"``: the 144 joints ``smplx`` returns with the face
-  contour on, in its order (``smplest_hf.joint_sets.SMPLX_OUTPUT_JOINT_NAMES``). It is a lossless superset of
+  contour on, in its order (``smplest_hf.models.smplest_x.smplx_layout.SMPLX_OUTPUT_JOINT_NAMES``). It is a lossless superset of
   the 137 joints SMPLest-X supervises — ``to_supervision_keypoints`` gathers them with
   ``SUPERVISION_JOINT_INDICES`` — with no joint stored twice, and it is what a body model outputs, so
   synthetic data stores its exact joints directly. (HumanData's 190-joint ``human_data`` convention starts
@@ -39,7 +39,7 @@ from types import MappingProxyType
 
 from datasets import Array2D, Features, Image, List, Value
 
-from smplest_hf.joint_sets import (
+from smplest_hf.models.smplest_x.smplx_layout import (
     NUM_BODY_POSE_JOINTS,
     NUM_HAND_POSE_JOINTS,
     NUM_SMPLX_OUTPUT_JOINTS,

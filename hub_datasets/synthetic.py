@@ -4,7 +4,7 @@ The offline stand-in for real EHPS data in tests, examples and demo training: ra
 bodies (``synthetic_poses``: poses within joint limits, shapes, expressions, finger curls, an open jaw) on a
 body model — by default the synthetic SMPL-X-format one from ``smplest_hf.synthetic``, or real SMPL-X files —
 placed in front of a random pinhole camera so they are mostly in view, rendered as shaded meshes in random
-colours (``smplest_hf.rendering``) over procedural backgrounds (``synthetic_backgrounds``), and written in the
+colours (``smplest_hf.export.rasterizer``) over procedural backgrounds (``synthetic_backgrounds``), and written in the
 EHPS schema like any converted dataset (sharded Parquet in the Hub layout, resumable, ``num_proc`` workers).
 
 Ground truth is exact: the stored (float32) SMPL-X parameters are the ones the body model was run on, so
@@ -19,7 +19,7 @@ re-running it and projecting with the stored intrinsics gives the stored keypoin
   A single person is 50-92 % of the image height (groups: 35-80 %, side by side in equal slots), and at most
   8 % of their box on each side may leave the image.
 * **Boxes** — the person box is the box of *all* projected mesh vertices (occluded parts included) clipped to
-  the image ``[-0.5, W - 0.5] x [-0.5, H - 0.5]`` (pixel centres at integers, as in ``smplest_hf.rendering``);
+  the image ``[-0.5, W - 0.5] x [-0.5, H - 0.5]`` (pixel centres at integers, as in ``smplest_hf.export.rasterizer``);
   hand and face boxes likewise from the body model's MANO and FLAME vertex sets, valid when their clipped box
   has positive area (zeros and false otherwise).
 * **Keypoints** — ``smplx_144``: 2D = the projected joints with confidence 1 inside the image and 0 outside
@@ -56,9 +56,9 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
-from smplest_hf.body_model import GENDERS, BodyModelFileError, SmplxBodyModel, resolve_smplx_directory
-from smplest_hf.geometry import matrix_to_axis_angle
-from smplest_hf.rendering import render_meshes
+from smplest_hf.models.smplest_x.body_model import GENDERS, BodyModelFileError, SmplxBodyModel, resolve_smplx_directory
+from smplest_hf.models.smplest_x.geometry import matrix_to_axis_angle
+from smplest_hf.export.rasterizer import render_meshes
 
 from .card import write_dataset_card
 from .schema import EHPS_FEATURES, NUM_KEYPOINTS

@@ -1,11 +1,11 @@
 """Training and evaluation transforms: EHPS rows -> model inputs and `SmplestXLabels`, augmented as in SMPLest-X.
 
 One call turns a batch of EHPS rows (``hub_datasets.schema``) into, per row, ``pixel_values`` (3, 256, 192)
-float32 in [0, 1] (then mean/std-normalised when built from a normalising image processor) and every key of ``smplest_hf.losses.SmplestXLabels`` (see ``labels.py`` for how each is
+float32 in [0, 1] (then mean/std-normalised when built from a normalising image processor) and every key of ``smplest_hf.models.smplest_x.losses.SmplestXLabels`` (see ``labels.py`` for how each is
 made), as flat columns: ``pixel_values``, ``pose``, ``pose_valid``, ..., plus ``sample_id`` and
 ``processed_box`` (the expanded xywh box the crop was cut from, before the augmentation scale).
 
-The crop is the inference crop (``smplest_hf.cropping``, as ``SmplestXImageProcessor``): clip the person box to
+The crop is the inference crop (``smplest_hf.models.smplest_x.cropping``, as ``SmplestXImageProcessor``): clip the person box to
 the image, grow it to the crop's 3:4 aspect and enlarge it by ``bbox_ratio``, affine-crop 512x384 bilinearly and
 read the 256x192 pixels the model sees (nearest downsampling) — with the augmentation's scale, rotation and flip
 folded into the same affine map, so pixels and labels go through one map. The images are decoded once per row:
@@ -43,11 +43,11 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
-from smplest_hf.body_model import resolve_smplx_directory
-from smplest_hf.configuration_smplest_x import SmplestXConfig
-from smplest_hf.cropping import clip_boxes_xywh, crop_affine_matrices, crop_nearest_downsampled, expand_boxes_to_aspect
-from smplest_hf.joint_sets import NUM_HAND_POSE_JOINTS
-from smplest_hf.losses import LABEL_SHAPES
+from smplest_hf.models.smplest_x.body_model import resolve_smplx_directory
+from smplest_hf.models.smplest_x.configuration_smplest_x import SmplestXConfig
+from smplest_hf.models.smplest_x.cropping import clip_boxes_xywh, crop_affine_matrices, crop_nearest_downsampled, expand_boxes_to_aspect
+from smplest_hf.models.smplest_x.smplx_layout import NUM_HAND_POSE_JOINTS
+from smplest_hf.models.smplest_x.losses import LABEL_SHAPES
 
 from .augmentation import AugmentationConfig, AugmentationParameters
 from .labels import LabelColumns, build_labels

@@ -13,9 +13,9 @@ processor = AutoImageProcessor.from_pretrained("path/or/repo")  # SmplestXImageP
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
-from .configuration_smplest_x import PRESET_NAMES, SmplestXConfig
-from .image_processing_smplest_x import SmplestXImageProcessor
-from .modeling_smplest_x import SmplestXForHumanMeshRecovery, SmplestXMeshRecoveryOutput, SmplestXPreTrainedModel
+from .models.smplest_x.configuration_smplest_x import PRESET_NAMES, SmplestXConfig
+from .models.smplest_x.image_processing_smplest_x import SmplestXImageProcessor
+from .models.smplest_x.modeling_smplest_x import SmplestXForHumanMeshRecovery, SmplestXMeshRecoveryOutput, SmplestXPreTrainedModel
 
 __version__ = "0.1.0"
 

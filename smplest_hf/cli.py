@@ -24,14 +24,14 @@ def _make_synthetic_body_model(args) -> int:
 
 
 def _convert_original(args) -> int:
-    from .convert_original_checkpoint import run
+    from .models.smplest_x.convert_original_checkpoint import run
 
     return run(args)
 
 
 def _demo(args) -> int:
     """The bundled demo, offline: bundled model + synthetic body model + bundled sample images and boxes -> `infer`."""
-    from .pipeline import default_model_location
+    from .inference.pipeline import default_model_location
     from .synthetic import cached_synthetic_body_model_dir
 
     samples = Path(__file__).resolve().parent / "demo_data"
@@ -81,11 +81,11 @@ def _selftest(args) -> int:
 def _infer(args) -> int:
     """Images (one file or a folder) -> SMPL-X parameters, meshes, glb scenes, keypoints, overlays in OUTPUT_DIR."""
 
-    from .camera_placement import CameraSpec
-    from .export import parse_output_kinds
-    from .image_inference import collect_image_files, infer_image_files, read_boxes_file
-    from .image_io import check_image_file, read_focal_length_35mm
-    from .video_io import is_video_path
+    from .inference.camera_placement import CameraSpec
+    from .export.results import parse_output_kinds
+    from .inference.image_files import collect_image_files, infer_image_files, read_boxes_file
+    from .inference.image_io import check_image_file, read_focal_length_35mm
+    from .video.video_io import is_video_path
 
     if is_video_path(args.input):
         return _infer_video(args)
@@ -116,9 +116,9 @@ def _inference_pipeline(args, kinds, boxes, camera):
 
     from transformers.utils import logging as transformers_logging
 
-    from .body_model import SmplxBodyModel
-    from .export import kinds_needing_body_model
-    from .pipeline import SmplestXPipeline, check_model_location, default_model_location
+    from .models.smplest_x.body_model import SmplxBodyModel
+    from .export.results import kinds_needing_body_model
+    from .inference.pipeline import SmplestXPipeline, check_model_location, default_model_location
 
     model = args.model or default_model_location()
     check_model_location(model)
@@ -146,15 +146,15 @@ def _inference_pipeline(args, kinds, boxes, camera):
 def _infer_video(args) -> int:
     """A video file -> per-track SMPL-X parameter sequences, overlay video, keypoints, animated glb in OUTPUT_DIR."""
 
-    from .camera_placement import CameraSpec
-    from .export import parse_output_kinds
-    from .video_inference import (
+    from .inference.camera_placement import CameraSpec
+    from .export.results import parse_output_kinds
+    from .video.video_file import (
         DEFAULT_VIDEO_OUTPUTS,
         VIDEO_OUTPUT_KINDS,
         infer_video_file,
         read_video_boxes_file,
     )
-    from .video_io import read_video_info
+    from .video.video_io import read_video_info
 
     # As for images: every cheap check (the video opens and its first frame decodes) before the model loads.
     kinds = parse_output_kinds(args.outputs or DEFAULT_VIDEO_OUTPUTS, allowed=VIDEO_OUTPUT_KINDS)
@@ -178,7 +178,7 @@ def _evaluate(args) -> int:
     """MODEL on named benchmarks -> results.json and results.md (all metrics, MPE last) in OUTPUT_DIR."""
     from accelerate import Accelerator
 
-    from .evaluation import evaluate
+    from .evaluation.run import evaluate
 
     accelerator = Accelerator()
     report = evaluate(
@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.set_defaults(run=_make_synthetic_body_model)
 
-    from .convert_original_checkpoint import add_arguments as add_converter_arguments
+    from .models.smplest_x.convert_original_checkpoint import add_arguments as add_converter_arguments
 
     convert = commands.add_parser(
         "convert-original",
@@ -217,11 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_converter_arguments(convert)
     convert.set_defaults(run=_convert_original)
 
-    from .camera_placement import CAMERA_SPEC_HELP
-    from .detection import DEFAULT_DETECTOR
-    from .export import OUTPUT_KINDS
-    from .image_io import DEFAULT_MAX_PIXELS
-    from .video_io import DEFAULT_MAX_FRAMES
+    from .inference.camera_placement import CAMERA_SPEC_HELP
+    from .inference.detection import DEFAULT_DETECTOR
+    from .export.results import OUTPUT_KINDS
+    from .inference.image_io import DEFAULT_MAX_PIXELS
+    from .video.video_io import DEFAULT_MAX_FRAMES
 
     infer = commands.add_parser(
         "infer",
@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="evaluate a model on named benchmarks (all metrics in mm, MPE)",
         description="Evaluate MODEL on registered benchmarks (agora_val, egobody_egoset, ubody, 3dpw, ehf, arctic, "
-        "synhand, ...; see smplest_hf.benchmark_registry) and write results.json and results.md. Multi-GPU: "
+        "synhand, ...; see smplest_hf.evaluation.benchmarks) and write results.json and results.md. Multi-GPU: "
         "`accelerate launch examples/evaluate.py` with the same arguments.",
     )
     evaluation.add_argument("model", help="SMPLest-X model folder or Hub id")

@@ -46,7 +46,7 @@ EXAMPLES_DIR = SPACE_DIR / "examples"
 IMAGE_EXAMPLES = (("person_standing.jpg", "Multiple people"), ("person_posed.jpg", "Single person"), ("group.jpg", "Multiple people"))
 VIDEO_EXAMPLES = ("person_moving.mp4",)
 PEOPLE_MODES = ("Multiple people", "Single person")
-# The image tab's camera choices -> `smplest_hf.camera_placement.CameraSpec` text ("fov" takes the slider's angle).
+# The image tab's camera choices -> `smplest_hf.inference.camera_placement.CameraSpec` text ("fov" takes the slider's angle).
 CAMERA_MODES = {"Per-person crop cameras (SMPLest-X)": "box", "The photo's own (EXIF focal length)": "exif", "Field of view": "fov"}
 GPU_SECONDS = {"image": 60, "video": 240}  # ZeroGPU time reserved per call
 
@@ -158,7 +158,7 @@ def build_demo(pipeline=None, settings: SpaceSettings | None = None) -> gr.Block
             `SpaceSettings` (same as passing it as `settings`).
         settings: limits and, when `pipeline` is None, what to load; default `SpaceSettings.from_env()`.
     """
-    from smplest_hf.pipeline import SmplestXPipeline
+    from smplest_hf.inference.pipeline import SmplestXPipeline
 
     if isinstance(pipeline, SpaceSettings):
         pipeline, settings = None, pipeline

@@ -63,8 +63,8 @@ class DemoPipeline:
 
 def load_demo_pipeline(settings: SpaceSettings) -> DemoPipeline:
     """Build the `SmplestXPipeline` the settings describe (see `demo_settings.py` for the defaults)."""
-    from smplest_hf.detection import DEFAULT_DETECTOR, PersonDetector
-    from smplest_hf.pipeline import SmplestXPipeline, resolve_device, resolve_dtype
+    from smplest_hf.inference.detection import DEFAULT_DETECTOR, PersonDetector
+    from smplest_hf.inference.pipeline import SmplestXPipeline, resolve_device, resolve_dtype
 
     notes = []
     model = model_location(settings)
@@ -122,8 +122,8 @@ def _detector_available(name: str, timeout: float = 3.0) -> bool:
 @contextlib.contextmanager
 def request_options(demo: DemoPipeline, threshold: float, multi_person: bool, camera: str = "box"):
     """Hold the pipeline for one request with this request's settings: the detector's threshold and people count,
-    and the camera (`smplest_hf.camera_placement.CameraSpec` text)."""
-    from smplest_hf.camera_placement import CameraSpec
+    and the camera (`smplest_hf.inference.camera_placement.CameraSpec` text)."""
+    from smplest_hf.inference.camera_placement import CameraSpec
 
     if not 0.0 <= float(threshold) <= 1.0:
         raise DemoInputError(f"The detection threshold must be between 0 and 1, got {threshold}.")
@@ -161,7 +161,7 @@ def check_upload(path, settings: SpaceSettings, kind: str) -> Path:
 
 def check_image_upload(path, settings: SpaceSettings, label: str = "image"):
     """Size limits, then a cheap header check (format, pixel count) before any decoding."""
-    from smplest_hf.image_io import ImageReadError, check_image_file
+    from smplest_hf.inference.image_io import ImageReadError, check_image_file
 
     path = check_upload(path, settings, "image")
     try:
@@ -229,14 +229,14 @@ def reconstruct_image(demo: DemoPipeline, image_path, output_dir, threshold: flo
     """Recover every person in one image and write every output kind (see `ImageReconstruction`).
 
     `camera`: "box" (each person in their own crop camera), "exif" or "fov:DEGREES" (everyone placed in the photo's
-    camera, see `smplest_hf.camera_placement`).
+    camera, see `smplest_hf.inference.camera_placement`).
 
     Raises:
         DemoInputError: missing, empty, oversize, unreadable or too large image; bad threshold; "exif" for a photo
             without an EXIF focal length.
     """
-    from smplest_hf.export import export_image_results
-    from smplest_hf.image_io import ImageReadError
+    from smplest_hf.export.results import export_image_results
+    from smplest_hf.inference.image_io import ImageReadError
 
     label = label or Path(str(image_path)).name
     path = check_image_upload(image_path, demo.settings, label)
@@ -281,7 +281,7 @@ def reconstruct_image(demo: DemoPipeline, image_path, output_dir, threshold: flo
 
 
 # -------------------------------------------------------------------------------------------- videos
-# What the video tab writes (smplest_hf.video_inference kinds): overlay video, per-track parameter sequences,
+# What the video tab writes (smplest_hf.video.video_file kinds): overlay video, per-track parameter sequences,
 # the animated skinned .glb, and per-frame keypoints (in the .zip only).
 VIDEO_OUTPUTS = ("overlay", "params", "anim", "keypoints")
 
@@ -310,7 +310,7 @@ class VideoReconstruction:
 
 def check_video_upload(path, settings: SpaceSettings, label: str = "video"):
     """Size limit, then open the video and check its length against the limits (before any model work)."""
-    from smplest_hf.video_io import VideoReadError, read_video_info
+    from smplest_hf.video.video_io import VideoReadError, read_video_info
 
     path = check_upload(path, settings, "video")
     try:
@@ -333,7 +333,7 @@ def check_video_upload(path, settings: SpaceSettings, label: str = "video"):
 
 def reconstruct_video(demo: DemoPipeline, video_path, output_dir, threshold: float = 0.5, multi_person: bool = True,
                       smoothing: bool = True, label: str | None = None) -> VideoReconstruction:  # fmt: skip
-    """Track and recover every person through a video with `smplest_hf.video_inference.infer_video_file` (the
+    """Track and recover every person through a video with `smplest_hf.video.video_file.infer_video_file` (the
     pipeline's video entry: batched frames, tracking, One-Euro smoothing) and collect its files.
 
     Progress goes to a tqdm bar, which `gr.Progress(track_tqdm=True)` shows in the UI.
@@ -341,8 +341,8 @@ def reconstruct_video(demo: DemoPipeline, video_path, output_dir, threshold: flo
     Raises:
         DemoInputError: missing, empty, oversize, unreadable, too long or corrupt video; bad threshold.
     """
-    from smplest_hf.video_inference import infer_video_file
-    from smplest_hf.video_io import VideoReadError
+    from smplest_hf.video.video_file import infer_video_file
+    from smplest_hf.video.video_io import VideoReadError
 
     label = label or Path(str(video_path)).name
     path, info = check_video_upload(video_path, demo.settings, label)

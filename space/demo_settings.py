@@ -126,7 +126,7 @@ def model_location(settings: SpaceSettings):
     """The model to load: the configured one, else the bundled demo model (ValueError saying what to set)."""
     if settings.model:
         return settings.model
-    from smplest_hf.pipeline import default_model_location
+    from smplest_hf.inference.pipeline import default_model_location
 
     try:
         return default_model_location()

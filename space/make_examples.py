@@ -4,7 +4,7 @@ The images come from the same generator as the synthetic training data (`hub_dat
 plausible poses, shapes and colours, a random pinhole camera, procedural backgrounds), so the bundled demo
 model, trained on that data, sees the kind of picture it knows. The video is one such person moving: its
 pose, orientation and position are interpolated between two random draws and every frame is rendered with
-`smplest_hf.rendering` and encoded as H.264 (browser-playable, no system ffmpeg: PyAV's bundled encoder).
+`smplest_hf.export.rasterizer` and encoded as H.264 (browser-playable, no system ffmpeg: PyAV's bundled encoder).
 
 Nothing here is a real person or a real SMPL-X body: the pictures only show what the demo does.
 
@@ -49,7 +49,7 @@ def write_example_images(directory: Path, body_model_dir) -> list[Path]:
         sample_scene,
         scene_background,
     )
-    from smplest_hf.body_model import SmplxBodyModel
+    from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 
     faces = SmplxBodyModel.from_directory(body_model_dir).faces.numpy()
     written = []
@@ -71,8 +71,8 @@ def write_example_video(directory: Path, body_model_dir) -> Path:
         sample_scene,
         scene_background,
     )
-    from smplest_hf.body_model import SmplxBodyModel
-    from smplest_hf.geometry import axis_angle_to_matrix, matrix_to_axis_angle
+    from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
+    from smplest_hf.models.smplest_x.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 
     body_model = SmplxBodyModel.from_directory(body_model_dir)
     start_scene = sample_scene(SEED, 100, 1, VIDEO_SIZE, genders=("neutral",))

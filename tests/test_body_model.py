@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from smplest_hf import joint_sets
-from smplest_hf.body_model import BodyModelFileError, SmplxBodyModel, SmplxBodyModelOutput, clear_body_model_cache
+from smplest_hf.models.smplest_x import smplx_layout as joint_sets
+from smplest_hf.models.smplest_x.body_model import BodyModelFileError, SmplxBodyModel, SmplxBodyModelOutput, clear_body_model_cache
 
 
 NUM_VERTICES = 10475

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from smplest_hf.camera_placement import (
+from smplest_hf.inference.camera_placement import (
     FULL_FRAME_DIAGONAL_MM,
     CameraSpec,
     place_people_in_camera,
@@ -15,8 +15,8 @@ from smplest_hf.camera_placement import (
     solve_translation,
 )
 from smplest_hf.cli import main as cli_main
-from smplest_hf.image_io import load_image, read_focal_length_35mm
-from smplest_hf.pipeline import SmplestXPipeline
+from smplest_hf.inference.image_io import load_image, read_focal_length_35mm
+from smplest_hf.inference.pipeline import SmplestXPipeline
 
 BOXES = [[20, 10, 110, 220], [170, 40, 100, 190]]
 
@@ -203,7 +203,7 @@ def test_cli_camera_errors_are_one_line(tiny_model_dir, synthetic_body_model_dir
 def test_module_docstring_example_runs():
     import doctest
 
-    import smplest_hf.camera_placement as module
+    import smplest_hf.inference.camera_placement as module
 
     result = doctest.testmod(module, verbose=False)
     assert result.failed == 0 and result.attempted > 0

@@ -2,7 +2,7 @@
 
 The original forward pass is re-implemented here, functionally and directly on the original key names (facts from
 `../shared/reference/original_model.md` and the original `models/module.py`), with its own 6D-rotation and
-axis-angle maths, so the exactness test shares no code with the converter, the model or `smplest_hf.geometry`.
+axis-angle maths, so the exactness test shares no code with the converter, the model or `smplest_hf.models.smplest_x.geometry`.
 Value checks use the tiny preset; the published B and H sizes are checked on the meta device only.
 """
 
@@ -20,9 +20,9 @@ from torch.nn import functional as F
 
 import smplest_hf
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
-from smplest_hf import convert_original_checkpoint as converter
+from smplest_hf.models.smplest_x import convert_original_checkpoint as converter
 from smplest_hf.cli import main as cli_main
-from smplest_hf.convert_original_checkpoint import (
+from smplest_hf.models.smplest_x.convert_original_checkpoint import (
     convert_original_checkpoint,
     convert_original_state_dict,
     convert_vitpose_backbone,
@@ -462,7 +462,7 @@ def test_module_entry_point_fails_in_one_line_without_output(tmp_path):
 
     assert [e.value for e in entry_points(group="console_scripts", name="smplest-x")] in ([], ["smplest_hf.cli:main"])
     bad = subprocess.run(
-        [sys.executable, "-m", "smplest_hf.convert_original_checkpoint", str(tmp_path / "nope.pth.tar"), str(tmp_path / "out")],
+        [sys.executable, "-m", "smplest_hf.models.smplest_x.convert_original_checkpoint", str(tmp_path / "nope.pth.tar"), str(tmp_path / "out")],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert bad.returncode == 1

@@ -8,7 +8,7 @@ import torch
 from script_modules import load_script
 
 from smplest_hf import SmplestXConfig
-from smplest_hf.geometry import axis_angle_to_matrix
+from smplest_hf.models.smplest_x.geometry import axis_angle_to_matrix
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "evaluate_demo_model.py"
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from hub_datasets.schema import EHPS_FEATURES
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery, SmplestXImageProcessor
-from smplest_hf.benchmark_registry import (
+from smplest_hf.evaluation.benchmarks import (
     SMPLEST_X_METRICS,
     UBODY_METRICS,
     Benchmark,
@@ -23,10 +23,10 @@ from smplest_hf.benchmark_registry import (
     register_benchmark,
     unregister_benchmark,
 )
-from smplest_hf.body_model import BodyModelFileError, SmplxBodyModel
+from smplest_hf.models.smplest_x.body_model import BodyModelFileError, SmplxBodyModel
 from smplest_hf.cli import main
-from smplest_hf.evaluation import EvaluationReport, evaluate
-from smplest_hf.metrics import SMPLX_TARGET_METRICS, EvaluationMasks, MeshMetrics
+from smplest_hf.evaluation.run import EvaluationReport, evaluate
+from smplest_hf.evaluation.metrics import SMPLX_TARGET_METRICS, EvaluationMasks, MeshMetrics
 
 IMAGE_HEIGHT, IMAGE_WIDTH = 120, 160
 NUM_VERTICES = 10475
@@ -386,7 +386,7 @@ def test_cli_exit_codes_files_and_model_card(workspace, synthetic_body_model_dir
 
 
 def test_registry_entries_follow_the_protocol():
-    from smplest_hf.benchmark_registry import PAPER_MPE_BENCHMARKS, list_benchmarks
+    from smplest_hf.evaluation.benchmarks import PAPER_MPE_BENCHMARKS, list_benchmarks
 
     assert sorted(PAPER_MPE_BENCHMARKS) == ["3dpw", "agora_val", "egobody_egoset", "ehf", "ubody"]
     registry = list_benchmarks()
@@ -406,7 +406,7 @@ def test_registry_entries_follow_the_protocol():
 
 _DISTRIBUTED_SCRIPT = """
 import sys
-from smplest_hf.benchmark_registry import Benchmark, register_benchmark
+from smplest_hf.evaluation.benchmarks import Benchmark, register_benchmark
 from smplest_hf.cli import main
 
 model_dir, dataset_dir, body_model_dir, output_dir = sys.argv[1:5]

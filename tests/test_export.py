@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from smplest_hf.cli import main as cli_main
-from smplest_hf.export import (
+from smplest_hf.export.results import (
     atomic_file,
     camera_metadata,
     export_image_results,
@@ -23,10 +23,10 @@ from smplest_hf.export import (
     save_scene_glb,
     save_smplx_npz,
 )
-from smplest_hf.export_gltf import OPENCV_TO_GLTF
-from smplest_hf.image_io import load_image
-from smplest_hf.joint_sets import SUPERVISION_JOINT_NAMES
-from smplest_hf.pipeline import SmplestXPipeline
+from smplest_hf.export.gltf import OPENCV_TO_GLTF
+from smplest_hf.inference.image_io import load_image
+from smplest_hf.models.smplest_x.smplx_layout import SUPERVISION_JOINT_NAMES
+from smplest_hf.inference.pipeline import SmplestXPipeline
 
 trimesh = pytest.importorskip("trimesh")
 pygltflib = pytest.importorskip("pygltflib")
@@ -219,7 +219,7 @@ def _ground_truth_in_box_camera(pipeline, image, box, parameters, posed, truth_p
     """The pipeline's post-processing of "perfect" model outputs for a person's box: the ground-truth parameters and
     the translation under which the box's camera sees the person's vertices where the data's camera drew them
     (`truth_pixels`); with its mesh."""
-    from smplest_hf.modeling_smplest_x import SmplestXMeshRecoveryOutput
+    from smplest_hf.models.smplest_x.modeling_smplest_x import SmplestXMeshRecoveryOutput
 
     inputs = pipeline.processor(image, boxes=[box], box_format="xywh", return_tensors="pt")
     outputs = SmplestXMeshRecoveryOutput(**parameters, camera_translation=torch.zeros(1, 3))
@@ -238,7 +238,7 @@ def test_overlay_of_ground_truth_parameters_covers_the_rendered_synthetic_person
     """The overlay path (box -> full-image camera -> mesh -> rasteriser) lines up with how the data was rendered:
     given a synthetic person's ground-truth SMPL-X parameters and the translation that the box's camera needs to see
     it as the data's camera did, the overlay's changed pixels are the person's ground-truth silhouette."""
-    from smplest_hf.rendering import render_meshes
+    from smplest_hf.export.rasterizer import render_meshes
 
     image, truth, parameters, posed, translation, truth_focal, truth_center, box = _synthetic_person(
         synthetic_body_model_dir, pipeline.faces
@@ -270,7 +270,7 @@ def test_a_known_wide_angle_camera_puts_the_overlay_on_the_person(pipeline, synt
     Not exactly: the placement's only input is the box camera's drawing, which lacks the true perspective. Over the
     scene seeds 7-14 the IoU rises from 0.53-0.87 (box camera) to 0.95-0.99 placed, depth within 1-3 cm (seed 12, a
     person cut by the image border: 0.66 -> 0.81, 14 cm). Seed 7 (the telephoto test's scene): 0.81 -> 0.97."""
-    from smplest_hf.camera_placement import place_people_in_camera
+    from smplest_hf.inference.camera_placement import place_people_in_camera
 
     image, truth, parameters, posed, translation, truth_focal, truth_center, box = _synthetic_person(
         synthetic_body_model_dir, pipeline.faces, focal_factor=1.0, seed=7

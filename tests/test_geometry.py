@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from smplest_hf.geometry import (
+from smplest_hf.models.smplest_x.geometry import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
     matrix_to_rotation_6d,

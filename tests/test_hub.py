@@ -18,7 +18,7 @@ from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery, SmplestXIma
 
 FLAT_CODE_FILES = {
     "configuration_smplest_x.py", "modeling_smplest_x.py", "geometry.py", "model_card.py", "body_model.py",
-    "joint_sets.py", "image_processing_smplest_x.py", "cropping.py",
+    "smplx_layout.py", "image_processing_smplest_x.py", "cropping.py",
 }  # fmt: skip
 
 
@@ -203,7 +203,7 @@ def test_pushing_the_same_model_again_makes_no_commit(pushed_tiny_model, local_h
 
 
 def test_update_model_card_pushes_the_results_to_a_hub_repo(tiny_model_dir, local_hub):
-    from smplest_hf.evaluation import (
+    from smplest_hf.evaluation.run import (
         BenchmarkResult,
         EvaluationReport,
         update_model_card,

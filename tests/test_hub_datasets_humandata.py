@@ -254,7 +254,7 @@ def test_compressed_keypoints_and_missing_optional_keys(tmp_path):
 def test_supervision_keypoints_follow_the_original_humandata_mapping(converted, tmp_path):
     """The 137 training joints taken from our 144 equal the original loader's 190->137 table (`SMPLX_137_MAPPING`
     in SMPLest-X main/constants.py), except Face_3/Face_4: the original loader puts right/left eye there while
-    its model predicts left/right eye; we follow the model (smplest_hf.joint_sets), so GT and prediction agree."""
+    its model predicts left/right eye; we follow the model (smplest_hf.models.smplest_x.smplx_layout), so GT and prediction agree."""
     original_loader_mapping = np.array([
         0, 1, 2, 4, 5, 7, 8, 12, 16, 17, 18, 19, 20, 21, 60, 61, 62, 63, 64, 65, 59, 58, 57, 56, 55, 37, 38, 39, 66,
         25, 26, 27, 67, 28, 29, 30, 68, 34, 35, 36, 69, 31, 32, 33, 70, 52, 53, 54, 71, 40, 41, 42, 72, 43, 44, 45,

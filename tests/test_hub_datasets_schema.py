@@ -16,7 +16,7 @@ from hub_datasets.schema import (
     field_table_markdown,
     to_supervision_keypoints,
 )
-from smplest_hf.joint_sets import SUPERVISION_JOINT_NAMES, SUPERVISION_JOINT_SOURCE_NAMES
+from smplest_hf.models.smplest_x.smplx_layout import SUPERVISION_JOINT_NAMES, SUPERVISION_JOINT_SOURCE_NAMES
 
 
 def test_every_column_is_documented_in_order():

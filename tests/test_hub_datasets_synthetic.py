@@ -15,9 +15,9 @@ from hub_datasets.__main__ import main as cli_main
 from hub_datasets.sharding import ShardingError
 from hub_datasets.synthetic import encode_jpeg, people_counts, sample_scene, scene_background
 from hub_datasets.synthetic_poses import BODY_POSE_INDEX, sample_people
-from smplest_hf.body_model import SmplxBodyModel
-from smplest_hf.joint_sets import SMPLX_OUTPUT_JOINT_NAMES
-from smplest_hf.rendering import render_meshes
+from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
+from smplest_hf.models.smplest_x.smplx_layout import SMPLX_OUTPUT_JOINT_NAMES
+from smplest_hf.export.rasterizer import render_meshes
 
 
 NUM_SAMPLES = 16

@@ -25,8 +25,8 @@ from hub_datasets.transform import (
     collate_training_batch,
     has_valid_person_box,
 )
-from smplest_hf.body_model import SmplxBodyModel
-from smplest_hf.joint_sets import (
+from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
+from smplest_hf.models.smplest_x.smplx_layout import (
     POSE_FLIP_PAIRS,
     POSE_JOINT_NAMES,
     SMPLX_JOINT_NAMES,
@@ -34,8 +34,8 @@ from smplest_hf.joint_sets import (
     SUPERVISION_FLIP_PAIRS,
     SUPERVISION_JOINT_NAMES,
 )
-from smplest_hf.losses import LABEL_SHAPES, SMPLX_BODY_PARENTS, check_labels
-from smplest_hf.rendering import render_meshes
+from smplest_hf.models.smplest_x.losses import LABEL_SHAPES, SMPLX_BODY_PARENTS, check_labels
+from smplest_hf.export.rasterizer import render_meshes
 
 
 IMAGE_SIZE = (240, 320)  # height, width

@@ -1,4 +1,4 @@
-"""SmplestXImageProcessor and smplest_hf.cropping against independent re-computations of the original pipeline.
+"""SmplestXImageProcessor and smplest_hf.models.smplest_x.cropping against independent re-computations of the original pipeline.
 
 The references below are written from the facts of the original SMPLest-X inference, box by box and with
 OpenCV, never through the code under test:
@@ -29,13 +29,13 @@ from transformers import AutoImageProcessor  # noqa: E402
 
 import smplest_hf  # noqa: E402,F401  (registers the Auto classes)
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery, SmplestXImageProcessor  # noqa: E402
-from smplest_hf.cropping import (  # noqa: E402
+from smplest_hf.models.smplest_x.cropping import (  # noqa: E402
     crop_affine_matrices,
     crop_nearest_downsampled,
     nearest_downsample_indices,
     warp_affine_bilinear,
 )
-from smplest_hf.modeling_smplest_x import SmplestXMeshRecoveryOutput  # noqa: E402
+from smplest_hf.models.smplest_x.modeling_smplest_x import SmplestXMeshRecoveryOutput  # noqa: E402
 
 CROP_HEIGHT, CROP_WIDTH = 512, 384
 INPUT_HEIGHT, INPUT_WIDTH = 256, 192

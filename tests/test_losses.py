@@ -8,17 +8,17 @@ from huggingface_hub.dataclasses import StrictDataclassClassValidationError
 from scipy.spatial.transform import Rotation
 
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
-from smplest_hf.configuration_smplest_x import DEFAULT_LOSS_WEIGHTS
-from smplest_hf.geometry import matrix_to_axis_angle
-from smplest_hf.joint_sets import POSE_JOINT_NAMES, SMPLX_JOINT_NAMES, SUPERVISION_JOINT_NAMES
-from smplest_hf.losses import (
+from smplest_hf.models.smplest_x.configuration_smplest_x import DEFAULT_LOSS_WEIGHTS
+from smplest_hf.models.smplest_x.geometry import matrix_to_axis_angle
+from smplest_hf.models.smplest_x.smplx_layout import POSE_JOINT_NAMES, SMPLX_JOINT_NAMES, SUPERVISION_JOINT_NAMES
+from smplest_hf.models.smplest_x.losses import (
     LABEL_SHAPES,
     SMPLX_BODY_PARENTS,
     SmplestXLoss,
     joints_inside_body_input,
     wrist_global_rotations,
 )
-from smplest_hf.modeling_smplest_x import SmplestXMeshRecoveryOutput
+from smplest_hf.models.smplest_x.modeling_smplest_x import SmplestXMeshRecoveryOutput
 
 ALL_TERMS_ON = {**DEFAULT_LOSS_WEIGHTS, "hand_joints_3d": 1.0, "hand_joints_3d_part_relative": 1.0}
 NUM_JOINTS = len(SUPERVISION_JOINT_NAMES)
@@ -62,7 +62,7 @@ def _predicted_pose(outputs):
 
 
 def _matrices(axis_angle):
-    """(..., 3) -> (..., 3, 3) with scipy (independent of smplest_hf.geometry)."""
+    """(..., 3) -> (..., 3, 3) with scipy (independent of smplest_hf.models.smplest_x.geometry)."""
     axis_angle = np.asarray(axis_angle, dtype=np.float64)
     return Rotation.from_rotvec(axis_angle.reshape(-1, 3)).as_matrix().reshape(*axis_angle.shape[:-1], 3, 3)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from smplest_hf.metrics import (
+from smplest_hf.evaluation.metrics import (
     METRICS,
     SMPL_TARGET_METRICS,
     SMPLX_TARGET_METRICS,
@@ -179,7 +179,7 @@ def synthetic_sets():
 @pytest.fixture(scope="module")
 def body_model_sets(synthetic_body_model_dir):
     """The index sets of the synthetic SMPL-X-format body model, as numpy arrays (float64 regressors)."""
-    from smplest_hf.body_model import SmplxBodyModel
+    from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 
     body_model = SmplxBodyModel.from_directory(synthetic_body_model_dir, dtype=torch.float64)
     sets = SmplxEvaluationSets.from_body_model(body_model)
@@ -559,7 +559,7 @@ def test_mean_primary_error_is_the_unweighted_mean():
 
 
 def test_registry_names_and_hand_regressor_layout(synthetic_sets):
-    from smplest_hf.metrics import METRIC_TITLES
+    from smplest_hf.evaluation.metrics import METRIC_TITLES
 
     assert set(METRIC_TITLES) == set(METRICS)
     for name in ("pve_all", "pa_pve_all", "pve_hands", "pa_pve_hands", "pve_face", "pa_pve_face", "mpjpe_j14",
@@ -594,7 +594,7 @@ def test_bad_inputs_raise_clear_errors(synthetic_sets):
 
 
 def test_gendered_body_model_is_refused(synthetic_body_model_dir):
-    from smplest_hf.body_model import SmplxBodyModel
+    from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 
     with pytest.raises(ValueError, match="neutral"):
         MeshMetrics.from_body_model(SmplxBodyModel.from_directory(synthetic_body_model_dir, gender="male"))

@@ -16,10 +16,10 @@ from smplest_hf import (
     SmplestXForHumanMeshRecovery,
     SmplestXImageProcessor,
 )
-from smplest_hf.body_model import BodyModelFileError
-from smplest_hf.detection import PersonDetector, box_iou_xyxy, select_person_boxes
-from smplest_hf.image_io import ImageReadError, load_image
-from smplest_hf.pipeline import SmplestXPipeline, resolve_dtype
+from smplest_hf.models.smplest_x.body_model import BodyModelFileError
+from smplest_hf.inference.detection import PersonDetector, box_iou_xyxy, select_person_boxes
+from smplest_hf.inference.image_io import ImageReadError, load_image
+from smplest_hf.inference.pipeline import SmplestXPipeline, resolve_dtype
 
 PIXEL_FIELDS = ("keypoints_2d", "focal_length", "principal_point", "box", "detection_box")
 PARAMETERS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression")
@@ -147,7 +147,7 @@ def test_xyxy_boxes(pipeline):
 def test_transformers_pipeline_task_matches(pipeline, tiny_model_dir, synthetic_body_model_dir):
     from transformers import pipeline as transformers_pipeline
 
-    import smplest_hf.hf_pipeline  # noqa: F401  (registers the task)
+    import smplest_hf.inference.hf_pipeline  # noqa: F401  (registers the task)
 
     recover = transformers_pipeline(
         "human-mesh-recovery", model=str(tiny_model_dir), image_processor=pipeline.processor, device="cpu",

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from smplest_hf import rendering
-from smplest_hf.rendering import DEFAULT_COLORS, RenderResult, render_meshes
+from smplest_hf.export import rasterizer as rendering
+from smplest_hf.export.rasterizer import DEFAULT_COLORS, RenderResult, render_meshes
 
 FOCAL = (60.0, 55.0)
 CENTER = (31.3, 23.8)
@@ -380,7 +380,7 @@ def test_synthetic_person_silhouette_covers_its_projected_joints(request):
     except ImportError as error:
         pytest.skip(f"the synthetic body model (smplest_hf.synthetic, written in parallel) is not importable yet: {error}")
     body_model_dir = request.getfixturevalue("synthetic_body_model_dir")
-    from smplest_hf.body_model import SmplxBodyModel
+    from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 
     body_model = SmplxBodyModel.from_directory(body_model_dir)
     zeros = lambda *shape: torch.zeros(1, *shape)

@@ -31,8 +31,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from script_modules import load_script
 
-from smplest_hf.body_model import SmplxBodyModel
-from smplest_hf.pipeline import BUNDLED_MODEL_DIR
+from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
+from smplest_hf.inference.pipeline import BUNDLED_MODEL_DIR
 
 SPACE_DIR = Path(__file__).resolve().parents[1] / "space"
 EXAMPLES = SPACE_DIR / "examples"
@@ -184,7 +184,7 @@ def test_image_round_trip_files_are_valid_and_match(space, demo_pipeline, body_m
     loaded = trimesh.load(scene, force="scene")
     assert len(loaded.geometry) == 1 and next(iter(loaded.geometry.values())).vertices.shape == (10475, 3)
 
-    from smplest_hf.export import render_overlay
+    from smplest_hf.export.results import render_overlay
 
     focal, centre = np.asarray(camera["focal_length"]), np.asarray(camera["principal_point"])
     redrawn = render_overlay(input_pixels, [{"vertices": expected, "focal_length": focal, "principal_point": centre}],
@@ -198,7 +198,7 @@ def test_image_round_trip_files_are_valid_and_match(space, demo_pipeline, body_m
 
 def test_image_camera_choices_reach_the_pipeline(space, demo_pipeline, tmp_path):
     """The image tab's camera choice: a field of view places the person in that camera; EXIF needs the tag."""
-    from smplest_hf.camera_placement import CameraSpec
+    from smplest_hf.inference.camera_placement import CameraSpec
 
     _, client = space
     *_, parameters, _, _, summary = client.predict(
@@ -288,7 +288,7 @@ def test_video_round_trip_and_smoothing(space):
     assert float(smoothed["fps"]) == pytest.approx(fps) and record["frames"] == frames and record["smoothed"] is True
 
     # Smoothing: the downloaded smoothed track equals the library's One-Euro smoother run here over the raw one.
-    from smplest_hf.smoothing import smooth_sequence
+    from smplest_hf.video.smoothing import smooth_sequence
 
     sequence = {name: raw[name].reshape(frames, -1, 3) if name in ROTATIONS[1:4] else raw[name] for name in ROTATIONS + ("betas", "expression")}
     expected = smooth_sequence({**sequence, "camera_translation": raw["transl"]}, np.arange(frames) / fps)
@@ -418,7 +418,7 @@ def test_space_card_and_requirements():
 
 
 def test_examples_are_small_and_readable():
-    from smplest_hf.video_io import read_video_info
+    from smplest_hf.video.video_io import read_video_info
 
     images = sorted(EXAMPLES.glob("*.jpg"))
     assert len(images) >= 2

@@ -1,5 +1,5 @@
 """The synthetic SMPL-X-format body model: the official layout and array formats, loadable by
-`smplest_hf.body_model` and by the `smplx` package alike, a sound mesh, a body that looks like a person
+`smplest_hf.models.smplest_x.body_model` and by the `smplx` package alike, a sound mesh, a body that looks like a person
 with its joints and vertex ids on the right body parts, and deterministic, fast writing."""
 
 import pickle
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from smplest_hf import cli, joint_sets
-from smplest_hf.body_model import SmplxBodyModel
+from smplest_hf import cli
+from smplest_hf.models.smplest_x import smplx_layout as joint_sets
+from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 from smplest_hf.synthetic import __main__ as synthetic_main
 from smplest_hf.synthetic import body_model_files, build_synthetic_body_model
 

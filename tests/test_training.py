@@ -181,7 +181,7 @@ def test_optimizer_skips_frozen_parameters_and_decays_only_weight_matrices(tiny_
 
 
 def test_rest_pose_readout_init_starts_near_an_upright_rest_pose(tiny_model):
-    from smplest_hf.geometry import axis_angle_to_matrix
+    from smplest_hf.models.smplest_x.geometry import axis_angle_to_matrix
     from smplest_hf.training import init_readouts_at_rest_pose
 
     def angles_degrees(axis_angle, reference):  # geodesic distance to the reference rotation
@@ -235,7 +235,7 @@ def test_docstring_examples_run(tmp_path, monkeypatch):
     import smplest_hf.training as package
 
     monkeypatch.chdir(tmp_path)
-    for name in ("checkpointing", "config", "initialization", "optimization", "sampling", "tracking"):
+    for name in ("checkpointing", "config", "initialization", "optimization", "sampling", "loggers"):
         module = importlib.import_module(f"{package.__name__}.{name}")
         result = doctest.testmod(module, verbose=False)
         assert result.failed == 0 and result.attempted > 0, name
@@ -243,7 +243,7 @@ def test_docstring_examples_run(tmp_path, monkeypatch):
 
 # ================================================================================= float32 body model
 def test_float32_body_model_ignores_autocast_and_dtype_casts(synthetic_body_model_dir):
-    from smplest_hf.body_model import SmplxBodyModel
+    from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 
     body = SmplxBodyModel.from_directory(synthetic_body_model_dir)
     generator = torch.Generator().manual_seed(0)

@@ -1,7 +1,7 @@
 """Video: decoding/encoding, tracking, smoothing, the animated glTF and `smplest-x infer VIDEO`.
 
 The test video is rendered here: the synthetic SMPL-X-format body model, two people walking, drawn with
-`smplest_hf.rendering` over a background and encoded with PyAV. The model is the tiny preset with random
+`smplest_hf.export.rasterizer` over a background and encoded with PyAV. The model is the tiny preset with random
 weights. The animated glb is checked by a glTF evaluator written in this file (node hierarchy, samplers,
 skinning), independent of the exporter.
 """
@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from smplest_hf.body_model import SmplxBodyModel
+from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 from smplest_hf.cli import main as cli_main
-from smplest_hf.export_animation import save_animated_glb, top_skin_weights
-from smplest_hf.export_gltf import OPENCV_TO_GLTF
-from smplest_hf.pipeline import SmplestXPipeline
-from smplest_hf.rendering import render_meshes
-from smplest_hf.smoothing import (
+from smplest_hf.export.animation import save_animated_glb, top_skin_weights
+from smplest_hf.export.gltf import OPENCV_TO_GLTF
+from smplest_hf.inference.pipeline import SmplestXPipeline
+from smplest_hf.export.rasterizer import render_meshes
+from smplest_hf.video.smoothing import (
     OneEuroFilter,
     OneEuroSettings,
     RotationFilter,
@@ -29,8 +29,8 @@ from smplest_hf.smoothing import (
     quaternion_to_axis_angle,
     smooth_sequence,
 )
-from smplest_hf.tracking import PersonTracker
-from smplest_hf.video_io import (
+from smplest_hf.video.tracking import PersonTracker
+from smplest_hf.video.video_io import (
     VideoReader,
     VideoReadError,
     VideoWriter,
@@ -232,7 +232,7 @@ def test_tracks_stay_stable_when_people_cross():
     assert sorted(identity_to_track.values()) == [0, 1, 2]  # the third person got a new id
     assert identity_to_track[2] == 2
     # The test is not trivial: the two boxes overlap heavily while the people cross.
-    from smplest_hf.detection import box_iou_xyxy
+    from smplest_hf.inference.detection import box_iou_xyxy
 
     overlaps = []
     for boxes, identities in crossing_boxes():
@@ -711,7 +711,7 @@ def test_cli_video_errors_are_one_line_and_leave_no_files(broken_videos, synthet
 
 
 def test_video_boxes_file_forms_and_errors(tmp_path):
-    from smplest_hf.video_inference import read_video_boxes_file
+    from smplest_hf.video.video_file import read_video_boxes_file
 
     path = tmp_path / "boxes.json"
     path.write_text(json.dumps([[[1, 2, 30, 40]], [], [[5, 6, 7, 8], [0, 0, 9, 9.5]]]))

@@ -1,6 +1,6 @@
 """Regenerate the bundled demo images: `python -m smplest_hf.demo_data.make_samples`.
 
-Synthetic people (the synthetic body model, rendered by `smplest_hf.rendering`) from a seed the demo model never
+Synthetic people (the synthetic body model, rendered by `smplest_hf.export.rasterizer`) from a seed the demo model never
 trained on (its training data use small seeds; see `smplest_hf/demo_model/README.md`). Writes `sample_*.jpg` and
 `boxes.json` (the ground-truth person boxes, COCO xywh, so the demo needs no detector and no network).
 """

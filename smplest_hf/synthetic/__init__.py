@@ -3,14 +3,14 @@
 It has SMPL-X's vertex and face counts, kinematic tree, arrays and auxiliary files, looks like a person (a
 T-pose with five-fingered hands, feet with toes and a face), and places the vertices smplx reads joints from
 (nose, eyes, ears, toes, heels, finger tips) and the hand and face vertex sets on the right body parts — so
-everything that reads SMPL-X files (``smplest_hf.body_model``, the ``smplx`` package) runs on it, and
+everything that reads SMPL-X files (``smplest_hf.models.smplest_x.body_model``, the ``smplx`` package) runs on it, and
 renders, hand/face metrics and training on synthetic images are meaningful. It is not SMPL-X: use the real
 files for real results.
 
 ```python
 >>> import tempfile
 >>> from smplest_hf.synthetic import write_synthetic_body_model
->>> from smplest_hf.body_model import SmplxBodyModel
+>>> from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 >>> with tempfile.TemporaryDirectory() as folder:
 ...     directory = write_synthetic_body_model(folder, seed=0)  # about two seconds
 ...     print(SmplxBodyModel.from_directory(directory).v_template.shape)

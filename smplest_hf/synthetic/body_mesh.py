@@ -17,7 +17,7 @@ from typing import Dict
 
 import numpy as np
 
-from ..joint_sets import SMPLX_VERTEX_JOINT_NAMES, SMPLX_VERTEX_JOINT_VERTEX_IDS
+from ..models.smplest_x.smplx_layout import SMPLX_VERTEX_JOINT_NAMES, SMPLX_VERTEX_JOINT_VERTEX_IDS
 from .hands import build_left_hand
 from .head import build_head, build_left_eyeball, contour_landmark_targets, head_vertex_count, static_landmark_targets
 from .limbs import build_left_arm, build_left_leg

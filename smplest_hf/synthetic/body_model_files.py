@@ -8,7 +8,7 @@
     DIRECTORY/smplx/SMPL-X__FLAME_vertex_ids.npy      (5023,) int64
 
 The ``.npz`` files hold the arrays (names, shapes) of the official ones that the ``smplx`` package and
-``smplest_hf.body_model`` read, and nothing pickled (``np.load(..., allow_pickle=False)`` reads them). Large
+``smplest_hf.models.smplest_x.body_model`` read, and nothing pickled (``np.load(..., allow_pickle=False)`` reads them). Large
 blend-shape arrays are float32, the rest float64. Files are written to a temporary name in the same folder
 and then renamed, so a reader never sees half a file; zip entries carry a fixed date, so the same seed gives
 byte-identical files.

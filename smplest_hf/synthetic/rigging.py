@@ -16,7 +16,7 @@ True
 
 import numpy as np
 
-from ..joint_sets import J14_JOINT_NAMES, NUM_HAND_POSE_JOINTS, SMPLX_JOINT_NAMES
+from ..models.smplest_x.smplx_layout import J14_JOINT_NAMES, NUM_HAND_POSE_JOINTS, SMPLX_JOINT_NAMES
 from .body_mesh import BodyMesh
 from .skeleton import SMPLX_PARENTS, joint_index
 

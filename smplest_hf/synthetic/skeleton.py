@@ -15,7 +15,7 @@ True
 
 import numpy as np
 
-from ..joint_sets import SMPLX_JOINT_NAMES
+from ..models.smplest_x.smplx_layout import SMPLX_JOINT_NAMES
 
 
 # The parent of each of the 55 SMPL-X joints, in the model file's order (row 0 of `kintree_table`).

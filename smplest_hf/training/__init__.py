@@ -7,7 +7,7 @@ augmentation, mixing) is `hub_datasets`. Nothing here imports `hub_datasets`.
 >>> config = TrainingConfig.from_yaml("examples/configs/tiny_synthetic.yaml")   # doctest: +SKIP
 """
 
-from .body_model import Float32BodyModel
+from .float32_body_model import Float32BodyModel
 from .checkpointing import (
     checkpoint_path,
     latest_checkpoint,
@@ -37,7 +37,7 @@ from .optimization import (
     warmup_cosine_schedule,
 )
 from .sampling import EpochShuffleSampler
-from .tracking import JsonlTracker, read_metrics, select_trackers
+from .loggers import JsonlTracker, read_metrics, select_trackers
 
 __all__ = [
     "CheckpointOptions",

@@ -120,7 +120,7 @@ def save_model_directory(model, directory, processor=None, *, state_dict=None, i
         if processor is not None:
             processor.save_pretrained(directory)
         if card_extra:
-            from ..model_card import build_model_card
+            from ..models.smplest_x.model_card import build_model_card
 
             build_model_card(model, extra=card_extra).save(str(Path(directory) / "README.md"))
 

@@ -166,12 +166,12 @@ class OptimizationOptions:
 
 @dataclass
 class EvaluationOptions:
-    """Periodic evaluation with `smplest_hf.evaluation.evaluate` (errors in mm, MPE over the benchmarks).
+    """Periodic evaluation with `smplest_hf.evaluation.run.evaluate` (errors in mm, MPE over the benchmarks).
 
     Attributes:
         dataset: a held-out EHPS dataset evaluated as the benchmark `heldout` (with `split`, `bbox_ratio`,
             `gender`, `metrics`); primary metric: the first of `metrics`.
-        benchmarks: registered benchmarks as `name` or `name=PATH` (see `smplest_hf.benchmark_registry`).
+        benchmarks: registered benchmarks as `name` or `name=PATH` (see `smplest_hf.evaluation.benchmarks`).
         every_steps: evaluate every N optimizer steps (0: never during training); `at_end`: after the last step.
         batch_size: per process. max_samples: per benchmark (null: all).
     """

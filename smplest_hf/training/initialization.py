@@ -21,7 +21,7 @@ True
 
 import torch
 
-from ..geometry import matrix_to_rotation_6d
+from ..models.smplest_x.geometry import matrix_to_rotation_6d
 
 # In the crop camera (x right, y down, z forward) an upright person facing the camera has the root rotation
 # "half a turn about x" (SMPL-X bodies are y-up, facing +z).

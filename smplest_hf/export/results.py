@@ -19,7 +19,7 @@ Formats (one person = one dict from `SmplestXPipeline`):
 - overlay `.png`: the shaded meshes over the image (`rendering.render_meshes`).
 
 ```python
->>> from smplest_hf.export import save_smplx_npz, save_obj
+>>> from smplest_hf.export.results import save_smplx_npz, save_obj
 >>> save_smplx_npz("person_0.npz", person)                    # doctest: +SKIP
 >>> save_obj("person_0.obj", person["vertices"], faces)        # doctest: +SKIP
 ```
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .joint_sets import SUPERVISION_JOINT_NAMES
+from ..models.smplest_x.smplx_layout import SUPERVISION_JOINT_NAMES
 
 OUTPUT_KINDS = ("params", "mesh", "glb", "overlay", "keypoints")
 # kind -> whether it needs vertices (a body model); "anim" (animated glTF) is for videos (`video_inference`).
@@ -157,8 +157,8 @@ def save_scene_glb(path, people: list[dict], faces, image_size=None, colors=None
     full-image focal length (its crop camera scaled to its box); glTF has one camera, so it uses the median focal
     length of the people (and is centred: glTF cameras have no principal point).
     """
-    from .export_gltf import camera_from_intrinsics, glb_bytes
-    from .rendering import DEFAULT_COLORS
+    from .gltf import camera_from_intrinsics, glb_bytes
+    from .rasterizer import DEFAULT_COLORS
 
     camera = None
     if image_size is not None and people:
@@ -199,7 +199,7 @@ def render_overlay(pixels: np.ndarray, people: list[dict], faces, scale: float =
     `scale` is `LoadedImage.scale`: the people's cameras are in original-image pixels, `pixels` may be shrunk.
     `colors`: (people, 3) RGB in [0, 1] (default: `rendering.DEFAULT_COLORS` cycled).
     """
-    from .rendering import render_meshes
+    from .rasterizer import render_meshes
 
     if not people:
         return np.array(pixels, copy=True)

@@ -20,7 +20,7 @@ that names them.
 Command line (both take the same options; exit 0, or 1 with a one-line error and no output folder)::
 
     smplest-x convert-original smplest_x_h.pth.tar ./smplest-x-h [--dtype bf16] [--overwrite]
-    python -m smplest_hf.convert_original_checkpoint smplest_x_h.pth.tar ./smplest-x-h
+    python -m smplest_hf.models.smplest_x.convert_original_checkpoint smplest_x_h.pth.tar ./smplest-x-h
 """
 
 import argparse
@@ -224,7 +224,7 @@ def load_original_checkpoint(checkpoint_path, trust_pickle: bool = False) -> tup
         if isinstance(checkpoint, Mapping) and "state_dict" in checkpoint:
             hint = (
                 " It has a 'state_dict' as mmpose checkpoints do: for a ViTPose backbone (training initialisation) "
-                "use smplest_hf.convert_original_checkpoint.load_vitpose_into_encoder instead."
+                "use smplest_hf.models.smplest_x.convert_original_checkpoint.load_vitpose_into_encoder instead."
             )
         raise CheckpointConversionError(
             f"{path} is not an SMPLest-X checkpoint: expected {{'epoch', 'network', 'optimizer'}} with a dict of "
@@ -269,7 +269,7 @@ def map_original_key(key: str) -> str | None:
     Example:
 
     ```python
-    >>> from smplest_hf.convert_original_checkpoint import map_original_key
+    >>> from smplest_hf.models.smplest_x.convert_original_checkpoint import map_original_key
     >>> map_original_key("module.encoder.blocks.3.attn.qkv.weight")
     'encoder.layers.3.attention.qkv.weight'
     >>> map_original_key("module.decoder.transformer.to_token_embedding.weight") is None
@@ -564,7 +564,7 @@ def convert_original_checkpoint(
     Example:
 
     ```python
-    >>> from smplest_hf.convert_original_checkpoint import convert_original_checkpoint
+    >>> from smplest_hf.models.smplest_x.convert_original_checkpoint import convert_original_checkpoint
     >>> path = convert_original_checkpoint("smplest_x_h.pth.tar", "smplest-x-h")  # doctest: +SKIP
     ```
     """
@@ -774,7 +774,7 @@ def load_vitpose_into_encoder(model: SmplestXForHumanMeshRecovery, source, trust
 
 # ------------------------------------------------------------------------------------------------ command line
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The converter's arguments, shared by `python -m smplest_hf.convert_original_checkpoint` and
+    """The converter's arguments, shared by `python -m smplest_hf.models.smplest_x.convert_original_checkpoint` and
     `smplest-x convert-original`."""
     parser.add_argument("checkpoint", help="original snapshot, e.g. smplest_x_h.pth.tar")
     parser.add_argument("output_dir", help="directory to write (config.json, model.safetensors, ...)")
@@ -795,7 +795,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 _DESCRIPTION = "Convert an official SMPLest-X checkpoint (.pth.tar) into a Hugging Face model directory."
 
 
-def build_parser(prog: str = "python -m smplest_hf.convert_original_checkpoint") -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m smplest_hf.models.smplest_x.convert_original_checkpoint") -> argparse.ArgumentParser:
     return add_arguments(argparse.ArgumentParser(prog=prog, description=_DESCRIPTION))
 
 

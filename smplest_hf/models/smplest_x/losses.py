@@ -50,7 +50,7 @@ Example (a tiny model with an attached body model; see `SmplestXLabels` for what
 ```python
 >>> import torch
 >>> from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
->>> from smplest_hf.losses import LABEL_SHAPES
+>>> from smplest_hf.models.smplest_x.losses import LABEL_SHAPES
 >>> model = SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny"))
 >>> model = model.attach_body_model("human_model_files")  # the folder holding smplx/SMPLX_NEUTRAL.npz
 >>> labels = {name: torch.zeros(2, *shape) for name, shape in LABEL_SHAPES.items()}  # all invalid
@@ -68,7 +68,7 @@ from torch import nn
 
 from .configuration_smplest_x import SmplestXConfig
 from .geometry import axis_angle_to_matrix
-from .joint_sets import (
+from .smplx_layout import (
     NUM_POSE_JOINTS,
     NUM_SUPERVISION_JOINTS,
     POSE_JOINT_PARTS,
@@ -173,13 +173,13 @@ def check_labels(labels: Mapping, batch_size: int, device: torch.device) -> dict
     """
     if not isinstance(labels, Mapping):
         raise TypeError(
-            f"`labels` must be a dict of tensors (see smplest_hf.losses.SmplestXLabels), got {type(labels).__name__}."
+            f"`labels` must be a dict of tensors (see smplest_hf.models.smplest_x.losses.SmplestXLabels), got {type(labels).__name__}."
         )
     missing = [name for name in LABEL_SHAPES if name not in labels]
     unknown = sorted(set(labels) - set(LABEL_SHAPES))
     if missing or unknown:
         raise ValueError(
-            f"`labels` do not match smplest_hf.losses.SmplestXLabels: missing {missing}, unknown {unknown}. "
+            f"`labels` do not match smplest_hf.models.smplest_x.losses.SmplestXLabels: missing {missing}, unknown {unknown}. "
             f"Expected exactly the keys {list(LABEL_SHAPES)} (zeros with a 0 validity where not annotated)."
         )
     checked = {}

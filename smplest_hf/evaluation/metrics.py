@@ -25,7 +25,7 @@ Example (index sets with the real sizes but random content, so it runs without t
 use ``MeshMetrics.from_body_model(SmplxBodyModel.from_directory(DIR))``)::
 
     >>> import torch
-    >>> from smplest_hf.metrics import MeshMetrics, MetricAccumulator, SmplxEvaluationSets, mean_primary_error
+    >>> from smplest_hf.evaluation.metrics import MeshMetrics, MetricAccumulator, SmplxEvaluationSets, mean_primary_error
     >>> ids = torch.randperm(10475)
     >>> def rows(count):  # convex combinations of vertices, as regressor rows are
     ...     return torch.softmax(torch.randn(count, 10475, dtype=torch.float64), dim=1)
@@ -48,7 +48,7 @@ from typing import Optional
 
 import torch
 
-from .joint_sets import HAND_EVALUATION_JOINT_INDICES, NUM_SMPLX_JOINTS, SMPLX_JOINT_NAMES, SMPLX_VERTEX_JOINT_VERTEX_IDS
+from ..models.smplest_x.smplx_layout import HAND_EVALUATION_JOINT_INDICES, NUM_SMPLX_JOINTS, SMPLX_JOINT_NAMES, SMPLX_VERTEX_JOINT_VERTEX_IDS
 
 MILLIMETRES_PER_METRE = 1000.0
 
@@ -412,7 +412,7 @@ class SmplxEvaluationSets:
 
     @classmethod
     def from_body_model(cls, body_model, smpl_joint_regressor=None, smplx_to_smpl=None) -> "SmplxEvaluationSets":
-        """Read the sets off a *neutral* :class:`~smplest_hf.body_model.SmplxBodyModel` (``joint_regressor``,
+        """Read the sets off a *neutral* :class:`~smplest_hf.models.smplest_x.body_model.SmplxBodyModel` (``joint_regressor``,
         ``j14_regressor``, ``hand_vertex_ids``, ``face_vertex_ids``); the SMPL arrays are for 3DPW only."""
         return cls(
             joint_regressor=_body_model_joint_regressor(body_model),
@@ -712,7 +712,7 @@ class MeshMetrics:
 
     @classmethod
     def from_body_model(cls, body_model, metric_names: Sequence[str] = SMPLX_TARGET_METRICS, **extra_sets) -> "MeshMetrics":
-        """From a :class:`~smplest_hf.body_model.SmplxBodyModel`; ``extra_sets``: ``smpl_joint_regressor``,
+        """From a :class:`~smplest_hf.models.smplest_x.body_model.SmplxBodyModel`; ``extra_sets``: ``smpl_joint_regressor``,
         ``smplx_to_smpl`` for SMPL targets."""
         return cls(SmplxEvaluationSets.from_body_model(body_model, **extra_sets), metric_names)
 

@@ -15,7 +15,7 @@ Results computed on a shrunk image are mapped back to the original pixel grid by
 
 ```python
 >>> import numpy as np
->>> from smplest_hf.image_io import load_image
+>>> from smplest_hf.inference.image_io import load_image
 >>> image = load_image(np.zeros((480, 640), dtype=np.uint16))   # 16-bit grayscale
 >>> image.pixels.shape, image.pixels.dtype, image.original_size, image.scale
 ((480, 640, 3), dtype('uint8'), (480, 640), 1.0)

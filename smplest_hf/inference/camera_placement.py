@@ -20,7 +20,7 @@ the camera, their depths are comparable, and the overlay is rendered with the ph
 
 ```python
 >>> import numpy as np
->>> from smplest_hf.camera_placement import CameraSpec
+>>> from smplest_hf.inference.camera_placement import CameraSpec
 >>> CameraSpec.parse("fov:60").intrinsics((480, 640))  # (fx, fy, cx, cy): 60 degrees across the long side
 array([554.25625842, 554.25625842, 319.5       , 239.5       ])
 >>> CameraSpec.parse("focal:1000").intrinsics((480, 640))

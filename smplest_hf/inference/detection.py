@@ -8,7 +8,7 @@ The default detector is RT-DETR (ResNet-50, COCO + Objects365, Apache-2.0): a pu
 timm, torchvision or detectron2 is needed.
 
 ```python
->>> from smplest_hf.detection import PersonDetector
+>>> from smplest_hf.inference.detection import PersonDetector
 >>> detector = PersonDetector.from_pretrained("PekingU/rtdetr_r50vd_coco_o365", threshold=0.5)  # doctest: +SKIP
 >>> boxes = detector([image_array])  # per image: (K, 4) xywh boxes and (K,) scores, best first  # doctest: +SKIP
 ```

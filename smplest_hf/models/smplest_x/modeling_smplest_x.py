@@ -40,7 +40,7 @@ class SmplestXMeshRecoveryOutput(ModelOutput):
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*): training objective, when `labels` are given.
         loss_terms (`dict[str, torch.FloatTensor]`, *optional*): its weighted terms (detached scalars, summing to
-            `loss`), when `labels` are given; see `smplest_hf.losses`.
+            `loss`), when `labels` are given; see `smplest_hf.models.smplest_x.losses`.
         global_orient (`torch.FloatTensor` of shape `(N, 3)`): body root orientation.
         body_pose (`torch.FloatTensor` of shape `(N, 21, 3)`): body joint rotations, SMPL-X order.
         left_hand_pose, right_hand_pose (`torch.FloatTensor` of shape `(N, 15, 3)`): finger joint rotations.
@@ -473,7 +473,7 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
         r"""
         pixel_values (`torch.FloatTensor` of shape `(N, 3, 256, 192)`): RGB person crops in [0, 1], from
             [`SmplestXImageProcessor`] (already the nearest-downsampled 512x384 crop the original model sees).
-        labels (`dict`, *optional*): training targets as described by `smplest_hf.losses.SmplestXLabels`; the
+        labels (`dict`, *optional*): training targets as described by `smplest_hf.models.smplest_x.losses.SmplestXLabels`; the
             outputs then carry `loss` and `loss_terms`. Needs an attached body model (the joint terms).
         """
         if labels is not None and self.body_model is None:

@@ -20,7 +20,7 @@ Everything per frame is a handful of NumPy operations on (tracks, boxes) arrays;
 matching, one iteration per matched pair.
 
 ```python
->>> from smplest_hf.tracking import PersonTracker
+>>> from smplest_hf.video.tracking import PersonTracker
 >>> tracker = PersonTracker(max_age=5)
 >>> tracker.update([[10, 10, 50, 100], [200, 10, 50, 100]]).tolist()   # xywh boxes of frame 0
 [0, 1]
@@ -32,7 +32,7 @@ matching, one iteration per matched pair.
 
 import numpy as np
 
-from .detection import box_iou_xyxy
+from ..inference.detection import box_iou_xyxy
 
 # Keypoint similarity falls to exp(-1/2) at a distance of this share of the box diagonal (COCO's OKS uses
 # per-joint constants of 0.025-0.107 of the object scale; one value keeps it simple for 137 joints).

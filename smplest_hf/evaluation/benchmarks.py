@@ -15,7 +15,7 @@ placeholder repo id under :data:`PLACEHOLDER_NAMESPACE` (``placeholder=True``). 
 
 Register your own benchmark (e.g. a synthetic one) and it is evaluated like the built-in ones::
 
-    >>> from smplest_hf.benchmark_registry import Benchmark, get_benchmark, register_benchmark, unregister_benchmark
+    >>> from smplest_hf.evaluation.benchmarks import Benchmark, get_benchmark, register_benchmark, unregister_benchmark
     >>> entry = register_benchmark(Benchmark(name="my_synthetic", title="My synthetic", dataset="data/my_synthetic",
     ...                                      primary_metric="pve_all", gender="per_sample"))
     >>> get_benchmark("my_synthetic=other/dir").dataset
@@ -79,7 +79,7 @@ class Benchmark:
         dataset: Hub dataset repo id or local directory in the EHPS schema (see ``hub_datasets``).
         split: the split evaluated; ``config``: the dataset config name (``None``: the default one).
         placeholder: ``dataset`` is a placeholder; evaluating needs ``with_dataset(...)`` first.
-        metrics: metric names from :data:`smplest_hf.metrics.METRICS`; ``primary_metric``: the one MPE uses.
+        metrics: metric names from :data:`smplest_hf.evaluation.metrics.METRICS`; ``primary_metric``: the one MPE uses.
         in_paper_mpe: one of the five benchmarks of the papers' MPE.
         ground_truth: ``"smplx_params"`` (SMPL-X parameters through the body model), ``"smplx_vertices"`` (a
             stored ``smplx_vertices`` (10475, 3) column, e.g. EHF's registered scans, AGORA's own meshes) or
@@ -367,7 +367,7 @@ def get_benchmark(spec) -> Benchmark:
     if name not in _REGISTRY:
         raise ValueError(
             f"Unknown benchmark {name!r}; registered: {', '.join(sorted(_REGISTRY))} "
-            "(register your own with smplest_hf.benchmark_registry.register_benchmark)."
+            "(register your own with smplest_hf.evaluation.benchmarks.register_benchmark)."
         )
     benchmark = _REGISTRY[name]
     if separator:

@@ -23,7 +23,7 @@ _PRESETS = {
 
 PRESET_NAMES = tuple(_PRESETS)
 
-# Weights of the training objective (`smplest_hf.losses.SmplestXLoss`), the original SMPLest-X defaults
+# Weights of the training objective (`smplest_hf.models.smplest_x.losses.SmplestXLoss`), the original SMPLest-X defaults
 # (`configs/config_smplest_x_h.py` + the `getattr` defaults of `models/SMPLest_X.py`). The original names
 # are in `losses.py`. Both hand-joint terms are off (0.0) because the original's `hand_loss` switch is off in
 # its shipped config; 1.0 (its `smplx_hand_kps_3d_weight`) turns them on as `hand_loss=True` did.

@@ -32,7 +32,7 @@ not clipped: a person crossing the camera plane loses those triangles rather tha
 
 ```python
 >>> import numpy as np
->>> from smplest_hf.rendering import render_meshes
+>>> from smplest_hf.export.rasterizer import render_meshes
 >>> vertices = np.array([[[-1.0, -1.0, 4.0], [1.0, -1.0, 4.0], [0.0, 1.0, 4.0]]])  # (people, vertices, 3)
 >>> faces = np.array([[0, 1, 2]])
 >>> result = render_meshes(vertices, faces, focal_length=(100.0, 100.0), principal_point=(32.0, 24.0),

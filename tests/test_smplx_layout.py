@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from smplest_hf import joint_sets as js
+from smplest_hf.models.smplest_x import smplx_layout as js
 
 
 # The original's literal tables (human_models/human_models.py), typed in here only as test expectations.

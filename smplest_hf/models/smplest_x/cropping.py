@@ -15,8 +15,8 @@ The defaults come from [`SmplestXConfig`]'s class defaults, the single source of
 
 ```python
 >>> import numpy as np
->>> from smplest_hf.cropping import clip_boxes_xywh, expand_boxes_to_aspect, crop_affine_matrices
->>> from smplest_hf.cropping import crop_nearest_downsampled
+>>> from smplest_hf.models.smplest_x.cropping import clip_boxes_xywh, expand_boxes_to_aspect, crop_affine_matrices
+>>> from smplest_hf.models.smplest_x.cropping import crop_nearest_downsampled
 >>> image = np.zeros((480, 640, 3), dtype=np.uint8)
 >>> clipped, valid = clip_boxes_xywh([[100, 50, 200, 400]], image.shape[:2])
 >>> clipped.tolist()  # the original's clipping: width and height lose one pixel

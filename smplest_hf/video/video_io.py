@@ -19,7 +19,7 @@ MPEG-4 in 4:2:0 need even widths and heights: odd-sized frames are padded by one
 
 ```python
 >>> import numpy as np, tempfile, os
->>> from smplest_hf.video_io import VideoReader, VideoWriter
+>>> from smplest_hf.video.video_io import VideoReader, VideoWriter
 >>> path = os.path.join(tempfile.mkdtemp(), "clip.mp4")
 >>> with VideoWriter(path, fps=25) as writer:
 ...     for value in range(0, 250, 50):

@@ -23,7 +23,7 @@ Outputs (`--outputs`, default `DEFAULT_VIDEO_OUTPUTS`), for a video `clip.mp4`:
   (about 0.4 MB per person and frame), so they are not written by default.
 
 ```python
->>> from smplest_hf.video_inference import infer_video_file
+>>> from smplest_hf.video.video_file import infer_video_file
 >>> summary = infer_video_file(pipeline, "clip.mp4", "results/", kinds=("params", "overlay", "anim"))  # doctest: +SKIP
 >>> summary["tracks"]                                                                              # doctest: +SKIP
 [{'track_id': 0, 'frames': 120, 'first_frame': 0, 'last_frame': 119}]
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .export import (
+from ..export.results import (
     CAMERA_CONVENTION,
     OUTPUT_KINDS,
     keypoints_record,
@@ -49,7 +49,7 @@ from .export import (
     save_scene_glb,
     write_bytes_atomic,
 )
-from .image_inference import (
+from ..inference.image_files import (
     SUMMARY_FILE,
     _move_into_place,
     _staging_folder,
@@ -83,7 +83,7 @@ def read_video_boxes_file(path) -> dict[int, list]:
 
 def track_colors(track_ids) -> np.ndarray:
     """(K, 3) RGB in [0, 1]: the same colour for a track in every frame (and in the animated glb)."""
-    from .rendering import DEFAULT_COLORS
+    from ..export.rasterizer import DEFAULT_COLORS
 
     return DEFAULT_COLORS[np.asarray(track_ids, dtype=np.int64).reshape(-1) % len(DEFAULT_COLORS)]
 
@@ -147,7 +147,7 @@ def infer_video_file(
     """
     from tqdm.auto import tqdm
 
-    from .export_animation import save_animated_glb, video_camera
+    from ..export.animation import save_animated_glb, video_camera
     from .smoothing import SmoothingSettings
 
     kinds = parse_output_kinds(kinds, allowed=VIDEO_OUTPUT_KINDS)

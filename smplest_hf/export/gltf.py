@@ -16,7 +16,7 @@ and uint32 indices; people sharing the same faces array share one index accessor
 
 ```python
 >>> import numpy as np
->>> from smplest_hf.export_gltf import glb_bytes
+>>> from smplest_hf.export.gltf import glb_bytes
 >>> vertices = np.array([[0, 0, 2], [1, 0, 2], [0, 1, 2]], dtype=np.float32)   # OpenCV camera frame
 >>> data = glb_bytes([vertices], np.array([[0, 2, 1]]))
 >>> data[:4], len(data) % 4

@@ -1,7 +1,7 @@
 """Evaluate a SMPLest-X model on named benchmarks: every metric in millimetres, the Mean Primary Error (MPE), and
 the results as ``results.json``, ``results.md`` and (optionally) the model card's ``model-index``.
 
-For each benchmark of ``smplest_hf.benchmark_registry``, in batches, split over processes by Accelerate::
+For each benchmark of ``smplest_hf.evaluation.benchmarks``, in batches, split over processes by Accelerate::
 
     row ─► image + person box ─► SmplestXImageProcessor (the benchmark's box ratio) ─► model ─► predicted mesh
      └──► SMPL-X parameters ─► body model of the row's gender ─► ground-truth mesh    (or its stored vertices)
@@ -17,7 +17,7 @@ missing body-model and evaluation files. Only then does the first batch run.
 
 Example (paths are yours: licensed data and body model files are never shipped)::
 
-    >>> from smplest_hf.evaluation import evaluate
+    >>> from smplest_hf.evaluation.run import evaluate
     >>> report = evaluate("path/to/model", ["ubody=/data/ubody_ehps", "ehf=/data/ehf_ehps"],
     ...                   body_model_dir="human_model_files", output_dir="eval")      # doctest: +SKIP
     >>> report.mpe, report.benchmarks[0].metrics["pa_pve_all"]                        # doctest: +SKIP
@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .benchmark_registry import PAPER_MPE_BENCHMARKS, Benchmark, get_benchmark
-from .body_model import NUM_BETAS, NUM_EXPRESSION_COEFFS, SmplxBodyModel, resolve_smplx_directory
-from .cropping import crop_affine_matrices, invert_affine_matrices
+from .benchmarks import PAPER_MPE_BENCHMARKS, Benchmark, get_benchmark
+from ..models.smplest_x.body_model import NUM_BETAS, NUM_EXPRESSION_COEFFS, SmplxBodyModel, resolve_smplx_directory
+from ..models.smplest_x.cropping import crop_affine_matrices, invert_affine_matrices
 from .metrics import (
     METRIC_TITLES,
     METRICS,
@@ -434,7 +434,7 @@ def _body_model_directory(model, body_model_dir) -> Path:
 
 
 def _load_model(model, body_model, device):
-    from .modeling_smplest_x import SmplestXForHumanMeshRecovery
+    from ..models.smplest_x.modeling_smplest_x import SmplestXForHumanMeshRecovery
 
     if isinstance(model, (str, os.PathLike)):
         location = str(model)
@@ -448,7 +448,7 @@ def _load_model(model, body_model, device):
 
 def _processor_for(model, location: str):
     """The image processor saved with the model, else one with the model's crop geometry."""
-    from .image_processing_smplest_x import SmplestXImageProcessor
+    from ..models.smplest_x.image_processing_smplest_x import SmplestXImageProcessor
 
     if Path(location, "preprocessor_config.json").is_file():
         return SmplestXImageProcessor.from_pretrained(location)

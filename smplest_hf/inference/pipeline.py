@@ -6,7 +6,7 @@
     -> post_process_mesh_recovery: full-image camera, image-pixel keypoints -> original-image coordinates
 
 ```python
->>> from smplest_hf.pipeline import SmplestXPipeline
+>>> from smplest_hf.inference.pipeline import SmplestXPipeline
 >>> pipe = SmplestXPipeline("path/to/model", body_model_dir="human_model_files", detector="none")  # doctest: +SKIP
 >>> people = pipe("photo.jpg")                                        # doctest: +SKIP
 >>> people[0]["vertices"].shape, people[0]["keypoints_2d"].shape     # doctest: +SKIP
@@ -46,13 +46,13 @@ import torch
 
 from .detection import DEFAULT_DETECTOR, PersonDetector
 from .image_io import DEFAULT_MAX_PIXELS, LoadedImage, load_image
-from .video_io import DEFAULT_MAX_FRAMES
+from ..video.video_io import DEFAULT_MAX_FRAMES
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}  # fmt: skip
 # Where the small trained demo model ships inside the package (added by the training work); `smplest-x infer`
 # uses it when no --model is given.
-BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "demo_model"
+BUNDLED_MODEL_DIR = Path(__file__).resolve().parents[1] / "demo_model"
 STAGES = ("decode", "detect", "crop", "model", "postprocess")
 # Video adds tracking and smoothing; "postprocess" then includes recomputing meshes from the smoothed parameters.
 VIDEO_STAGES = ("decode", "detect", "crop", "model", "track", "smooth", "postprocess")
@@ -102,7 +102,7 @@ def check_model_location(name_or_path) -> None:
     another kind of model). Hub ids are checked by downloading only their config.json."""
     from transformers import PreTrainedConfig
 
-    from .configuration_smplest_x import SmplestXConfig
+    from ..models.smplest_x.configuration_smplest_x import SmplestXConfig
 
     path = Path(name_or_path).expanduser()
     looks_local = path.exists() or str(name_or_path).startswith((".", "/", "~")) or str(name_or_path).count("/") > 1
@@ -171,7 +171,7 @@ class SmplestXPipeline:
         camera=None,
     ):
         from .camera_placement import CameraSpec
-        from .image_processing_smplest_x import BOX_FORMATS
+        from ..models.smplest_x.image_processing_smplest_x import BOX_FORMATS
 
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
@@ -203,7 +203,7 @@ class SmplestXPipeline:
 
     # ----------------------------------------------------------------------------------------- loading
     def _load_model(self, model, body_model_dir):
-        from .modeling_smplest_x import SmplestXForHumanMeshRecovery
+        from ..models.smplest_x.modeling_smplest_x import SmplestXForHumanMeshRecovery
 
         if isinstance(model, (str, os.PathLike)):
             check_model_location(model)
@@ -222,7 +222,7 @@ class SmplestXPipeline:
         return model
 
     def _load_processor(self, model):
-        from .image_processing_smplest_x import SmplestXImageProcessor
+        from ..models.smplest_x.image_processing_smplest_x import SmplestXImageProcessor
 
         if isinstance(model, (str, os.PathLike)):
             try:
@@ -316,8 +316,8 @@ class SmplestXPipeline:
         start = time.perf_counter()
         person_boxes, scores = [], []
         if boxes is not None:
-            from .cropping import boxes_xyxy_to_xywh
-            from .image_processing_smplest_x import _as_box_array
+            from ..models.smplest_x.cropping import boxes_xyxy_to_xywh
+            from ..models.smplest_x.image_processing_smplest_x import _as_box_array
 
             for index, (image, image_boxes) in enumerate(zip(images, boxes)):
                 if image_boxes is None:
@@ -362,7 +362,7 @@ class SmplestXPipeline:
         """Set `vertices`, `joints` and `keypoints_2d` of each person (in place) from its parameters and camera,
         as `run` computes them: the body model in chunks of `batch_size` people, joints projected with the
         person's full-image camera. Does nothing without a body model."""
-        from .image_processing_smplest_x import _project
+        from ..models.smplest_x.image_processing_smplest_x import _project
 
         if not people or not self.has_body_model:
             return
@@ -417,9 +417,9 @@ class SmplestXPipeline:
             video_io.VideoReadError: a missing, empty, corrupt, not-a-video or too long file (before the first
                 frame is yielded, except for corruption found later while decoding).
         """
-        from .smoothing import SmoothingSettings, TrackSmoother
-        from .tracking import PersonTracker
-        from .video_io import VideoReader
+        from ..video.smoothing import SmoothingSettings, TrackSmoother
+        from ..video.tracking import PersonTracker
+        from ..video.video_io import VideoReader
 
         if smoothing is True:
             smoothing = SmoothingSettings()
@@ -488,7 +488,7 @@ class SmplestXPipeline:
         self.timings["smooth"] += time.perf_counter() - start
 
     def _post_process(self, images, inputs, outputs, person_boxes, scores) -> list[list[dict]]:
-        from .modeling_smplest_x import SmplestXMeshRecoveryOutput
+        from ..models.smplest_x.modeling_smplest_x import SmplestXMeshRecoveryOutput
 
         if inputs["pixel_values"].shape[0] == 0:
             return [[] for _ in images]

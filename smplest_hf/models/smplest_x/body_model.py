@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .joint_sets import (
+from .smplx_layout import (
     NUM_BODY_POSE_JOINTS,
     NUM_HAND_POSE_JOINTS,
     NUM_SMPLX_JOINTS,

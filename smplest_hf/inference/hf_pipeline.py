@@ -2,11 +2,11 @@
 
 The transformers `Pipeline` holds one model, so this task recovers the people in the boxes it is given (or the
 whole image as one person) without a detector; `SmplestXPipeline` adds detection, batching across images and
-exports. Importing `smplest_hf.hf_pipeline` registers the task (kept out of `import smplest_hf` because
+exports. Importing `smplest_hf.inference.hf_pipeline` registers the task (kept out of `import smplest_hf` because
 `transformers.pipelines` is slow to import).
 
 ```python
->>> import smplest_hf.hf_pipeline
+>>> import smplest_hf.inference.hf_pipeline
 >>> from transformers import pipeline
 >>> recover = pipeline("human-mesh-recovery", model="path/to/model", device="cpu", trust_remote_code=False,
 ...                    model_kwargs={"body_model_dir": "human_model_files"})      # doctest: +SKIP

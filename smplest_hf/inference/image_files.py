@@ -6,7 +6,7 @@ staging folder is removed, and so is OUTPUT_DIR if this run created it, so a fai
 results behind.
 
 ```python
->>> from smplest_hf.image_inference import collect_image_files, infer_image_files
+>>> from smplest_hf.inference.image_files import collect_image_files, infer_image_files
 >>> files = collect_image_files("photos/")                                          # doctest: +SKIP
 >>> summary = infer_image_files(pipeline, files, "results/", kinds=("params", "overlay"))  # doctest: +SKIP
 ```
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .export import export_image_results, parse_output_kinds, save_json
+from ..export.results import export_image_results, parse_output_kinds, save_json
 from .image_io import ImageReadError, image_file_extensions
 
 SUMMARY_FILE = "results.json"

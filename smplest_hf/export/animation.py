@@ -34,7 +34,7 @@ What glTF skinning cannot express, so the animated mesh differs from the SMPL-X 
 The skeleton's joints are exact: at every keyframe they reproduce SMPL-X's 55 kinematic joints of that frame.
 
 ```python
->>> from smplest_hf.export_animation import save_animated_glb
+>>> from smplest_hf.export.animation import save_animated_glb
 >>> track = {"frame_indices": frames, "global_orient": ..., "body_pose": ..., "left_hand_pose": ...,
 ...          "right_hand_pose": ..., "jaw_pose": ..., "betas": ..., "expression": ...,
 ...          "camera_translation": ...}                                                   # doctest: +SKIP
@@ -46,15 +46,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .export_gltf import (
+from .gltf import (
     OPENCV_TO_GLTF,
     _BinaryBuffer,
     _pack_glb,
     camera_from_intrinsics,
     vertex_normals,
 )
-from .joint_sets import NUM_SMPLX_JOINTS, SMPLX_JOINT_NAMES
-from .smoothing import axis_angle_to_quaternion, continuous_quaternions
+from ..models.smplest_x.smplx_layout import NUM_SMPLX_JOINTS, SMPLX_JOINT_NAMES
+from ..video.smoothing import axis_angle_to_quaternion, continuous_quaternions
 
 _FLOAT, _UNSIGNED_BYTE, _UNSIGNED_INT = 5126, 5121, 5125
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
@@ -167,7 +167,7 @@ def animated_glb_bytes(
         expression_targets: write the expression blend shapes as morph targets (about 1.3 MB, shared by all
             tracks) and animate their weights.
     """
-    from .rendering import DEFAULT_COLORS
+    from .rasterizer import DEFAULT_COLORS
 
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}.")
@@ -322,7 +322,7 @@ def _visibility_keys(frames: np.ndarray, frame_count: int | None):
 
 def save_animated_glb(path, tracks: list[dict], body_model, fps: float, **kwargs) -> Path:
     """`animated_glb_bytes(...)` written atomically to `path`."""
-    from .export import write_bytes_atomic
+    from .results import write_bytes_atomic
 
     return write_bytes_atomic(path, animated_glb_bytes(tracks, body_model, fps, **kwargs))
 

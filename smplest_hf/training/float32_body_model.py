@@ -10,7 +10,7 @@ two costs, both avoided by attaching `Float32BodyModel(body_model)` instead:
   forward, and FSDP / DeepSpeed cast them to the training dtype.
 
 >>> import torch
->>> from smplest_hf.body_model import SmplxBodyModel
+>>> from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 >>> body = Float32BodyModel(SmplxBodyModel.from_directory("human_model_files"))   # doctest: +SKIP
 >>> model = model.attach_body_model(body)                                           # doctest: +SKIP
 >>> list(body.buffers())                                                            # doctest: +SKIP

@@ -33,7 +33,7 @@ A constant input comes out unchanged (up to float rounding in the quaternion rou
 
 ```python
 >>> import numpy as np
->>> from smplest_hf.smoothing import OneEuroFilter, OneEuroSettings
+>>> from smplest_hf.video.smoothing import OneEuroFilter, OneEuroSettings
 >>> smooth = OneEuroFilter(OneEuroSettings(min_cutoff=1.0, beta=0.0))
 >>> [round(float(smooth(np.array([value]), time)[0]), 3) for time, value in enumerate([0.0, 1.0, 1.0, 1.0])]
 [0.0, 0.863, 0.981, 0.997]

@@ -1,0 +1,1 @@
+"""Model families. Each folder is self-contained: its files are exactly what a `trust_remote_code=True` load copies."""
