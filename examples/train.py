@@ -106,7 +106,7 @@ def build_model(config: TrainingConfig):
         if options.init_readouts_at_rest_pose:
             init_readouts_at_rest_pose(model)
         if options.vitpose_checkpoint is not None:
-            from smplest_hf.models.smplest_x.convert_original_checkpoint import load_vitpose_into_encoder
+            from smplest_hf.training.vitpose_initialization import load_vitpose_into_encoder
 
             load_vitpose_into_encoder(model, options.vitpose_checkpoint, trust_pickle=options.trust_pickle)
         processor = processor_for(model_config, options.image_mean, options.image_std)

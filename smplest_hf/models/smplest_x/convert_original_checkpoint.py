@@ -1,6 +1,4 @@
-"""Convert original SMPLest-X checkpoints (and ViTPose backbones) into `smplest_hf` weights.
-
-Two jobs, one key-mapping table:
+"""Convert original SMPLest-X checkpoints into `smplest_hf` model directories.
 
 * `convert_original_checkpoint(ckpt, out_dir)`: an official SMPLest-X training snapshot
   (`torch.save({'epoch', 'network', 'optimizer'})`, `network` keys prefixed `module.`) becomes a Hugging Face model
@@ -10,10 +8,8 @@ Two jobs, one key-mapping table:
   published size of the same width (or `--num-attention-heads` / `--decoder-num-attention-heads`). Body-model
   buffers, the unused decoder token embedding and the optimizer state are dropped; SMPLer-X checkpoints (a
   different head) are refused.
-* `convert_vitpose_backbone(source)` / `load_vitpose_into_encoder(model, source)`: a ViTPose backbone, from an
-  original mmpose `.pth` or a transformers VitPose directory / repo, becomes our `encoder.*` weights, for training
-  initialisation as in the original (the task tokens keep their fresh initialisation).
 
+The encoder rows of the key table also serve ViTPose backbones (`smplest_hf.training.vitpose_initialization`).
 Nothing is guessed silently: an unknown source key, a missing target key or a wrong shape raises a `ValueError`
 that names them.
 
@@ -92,23 +88,6 @@ ORIGINAL_TO_HF_KEY_MAPPING: dict[str, str | None] = {
 }  # fmt: skip
 _COMPILED_MAPPING = [(re.compile(pattern), replacement) for pattern, replacement in ORIGINAL_TO_HF_KEY_MAPPING.items()]
 
-# transformers VitPose backbone key (without the `backbone.` prefix of VitPoseForPoseEstimation) -> our name.
-# query/key/value are fused into one qkv matrix, in that order, as the original ViT's fused projection.
-_HF_VITPOSE_LAYER = r"^encoder\.layer\.(\d+)"
-HF_VITPOSE_TO_HF_KEY_MAPPING: dict[str, str] = {
-    r"^embeddings\.patch_embeddings\.projection\.(weight|bias)$": r"encoder.embeddings.patch_embedding.\1",
-    r"^embeddings\.position_embeddings$": r"encoder.embeddings.position_embeddings",
-    _HF_VITPOSE_LAYER + r"\.layernorm_before\.(weight|bias)$": r"encoder.layers.\1.norm1.\2",
-    _HF_VITPOSE_LAYER + r"\.attention\.attention\.(query|key|value)\.(weight|bias)$": r"encoder.layers.\1.attention.qkv.\3",
-    _HF_VITPOSE_LAYER + r"\.attention\.output\.dense\.(weight|bias)$": r"encoder.layers.\1.attention.proj.\2",
-    _HF_VITPOSE_LAYER + r"\.layernorm_after\.(weight|bias)$": r"encoder.layers.\1.norm2.\2",
-    _HF_VITPOSE_LAYER + r"\.mlp\.fc1\.(weight|bias)$": r"encoder.layers.\1.mlp.fc1.\2",
-    _HF_VITPOSE_LAYER + r"\.mlp\.fc2\.(weight|bias)$": r"encoder.layers.\1.mlp.fc2.\2",
-    r"^layernorm\.(weight|bias)$": r"encoder.final_norm.\1",
-}  # fmt: skip
-_QKV_ORDER = ("query", "key", "value")
-_QKV_PART = re.compile(r"\.attention\.attention\.(query|key|value)\.")
-
 # Module names of the SMPLer-X head (and their pre-rename spellings): a different architecture. SMPLer-X shares
 # the ViT encoder, so only its head modules tell the two apart.
 _SMPLER_X_MARKERS = (
@@ -124,14 +103,15 @@ _LEGACY_PREFIXES = {"backbone.": "encoder."}
 _PUBLISHED_PRESETS = ("s", "b", "l", "h")
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 _MAX_LISTED_KEYS = 12
-_CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".bin", ".ckpt", ".safetensors")
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".bin", ".ckpt", ".safetensors")
 
 
 class CheckpointConversionError(ValueError):
     """A checkpoint that cannot be converted as it is; the message says what and what to do (one line)."""
 
 
-def _list_keys(keys) -> str:
+def describe_keys(keys) -> str:
+    """Up to a dozen keys, quoted and sorted, for one-line error messages."""
     keys = sorted(keys)
     shown = ", ".join(repr(k) for k in keys[:_MAX_LISTED_KEYS])
     more = f" (and {len(keys) - _MAX_LISTED_KEYS} more)" if len(keys) > _MAX_LISTED_KEYS else ""
@@ -153,7 +133,7 @@ def _first_sentence(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def _torch_load(path: Path, trust_pickle: bool):
+def load_torch_file(path: Path, trust_pickle: bool):
     """`torch.load` to CPU, memory-mapped when the file allows it (the H snapshot is 8.2 GB, mostly Adam state
     we never touch), restricted unpickling unless the caller explicitly trusts the file.
 
@@ -202,7 +182,8 @@ def _check_file(path) -> Path:
     return path
 
 
-def _tensor_dict(candidate) -> bool:
+def is_tensor_dict(candidate) -> bool:
+    """A non-empty mapping whose values are all tensors (a state dict)."""
     return isinstance(candidate, Mapping) and len(candidate) > 0 and all(isinstance(v, torch.Tensor) for v in candidate.values())
 
 
@@ -213,18 +194,18 @@ def load_original_checkpoint(checkpoint_path, trust_pickle: bool = False) -> tup
     The optimizer state is never materialised (memory-mapped file, dropped here).
     """
     path = _check_file(checkpoint_path)
-    checkpoint = _torch_load(path, trust_pickle)
+    checkpoint = load_torch_file(path, trust_pickle)
     if isinstance(checkpoint, Mapping) and "network" in checkpoint:
         network, info = checkpoint["network"], {k: checkpoint[k] for k in ("epoch",) if k in checkpoint}
     else:
         network, info = checkpoint, {}
-    if not _tensor_dict(network):
+    if not is_tensor_dict(network):
         top = sorted(map(str, checkpoint))[:8] if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
         hint = ""
         if isinstance(checkpoint, Mapping) and "state_dict" in checkpoint:
             hint = (
                 " It has a 'state_dict' as mmpose checkpoints do: for a ViTPose backbone (training initialisation) "
-                "use smplest_hf.models.smplest_x.convert_original_checkpoint.load_vitpose_into_encoder instead."
+                "use smplest_hf.training.vitpose_initialization.load_vitpose_into_encoder instead."
             )
         raise CheckpointConversionError(
             f"{path} is not an SMPLest-X checkpoint: expected {{'epoch', 'network', 'optimizer'}} with a dict of "
@@ -256,7 +237,7 @@ def _reject_smpler_x(keys) -> None:
     found = [key for key in keys if key.startswith(_SMPLER_X_MARKERS)]
     if found:
         raise CheckpointConversionError(
-            f"This looks like a SMPLer-X checkpoint (keys such as {_list_keys(found[:3])}). SMPLer-X has a different "
+            f"This looks like a SMPLer-X checkpoint (keys such as {describe_keys(found[:3])}). SMPLer-X has a different "
             "head (position/rotation/box/RoI networks instead of the task-token decoder) and is not supported; "
             "convert an SMPLest-X checkpoint (keys 'module.encoder.*' and 'module.decoder.transformer.*')."
         )
@@ -299,7 +280,7 @@ def rename_original_keys(network: Mapping[str, torch.Tensor]) -> dict[str, torch
     if unmapped:
         raise CheckpointConversionError(
             f"{len(unmapped)} key(s) of the checkpoint have no counterpart in SmplestXForHumanMeshRecovery: "
-            f"{_list_keys(unmapped)}. Is this an SMPLest-X checkpoint of the public architecture?"
+            f"{describe_keys(unmapped)}. Is this an SMPLest-X checkpoint of the public architecture?"
         )
     if not any(key.startswith("decoder.") for key in renamed):
         raise CheckpointConversionError(
@@ -354,6 +335,12 @@ def _make_config(fields: dict, state_dict: Mapping[str, torch.Tensor]) -> Smples
             "other input sizes are not supported."
         )
     return config
+
+
+def infer_encoder_config(encoder_state_dict: Mapping[str, torch.Tensor], num_attention_heads: int) -> SmplestXConfig:
+    """A config whose encoder fits our-named `encoder.*` weights (everything else default); heads as given."""
+    fields = _infer_encoder_fields(encoder_state_dict)
+    return _make_config({**fields, "num_attention_heads": num_attention_heads}, encoder_state_dict)
 
 
 def _matching_preset(fields: dict, decoder_attention_width: int) -> SmplestXConfig | None:
@@ -447,9 +434,9 @@ def check_state_dict(state_dict: Mapping[str, torch.Tensor], expected: Mapping[s
     ]
     problems = []
     if missing:
-        problems.append(f"missing {len(missing)} key(s): {_list_keys(missing)}")
+        problems.append(f"missing {len(missing)} key(s): {describe_keys(missing)}")
     if unexpected:
-        problems.append(f"unexpected {len(unexpected)} key(s): {_list_keys(unexpected)}")
+        problems.append(f"unexpected {len(unexpected)} key(s): {describe_keys(unexpected)}")
     if mismatched:
         problems.append(f"{len(mismatched)} shape mismatch(es) (source != model): {'; '.join(mismatched[:_MAX_LISTED_KEYS])}")
     if problems:
@@ -468,7 +455,7 @@ def convert_original_state_dict(
     state_dict = rename_original_keys(network)
     not_floating = [f"{key} ({tensor.dtype})" for key, tensor in state_dict.items() if not tensor.is_floating_point()]
     if not_floating:
-        raise CheckpointConversionError(f"Weights must be floating point, found {_list_keys(not_floating)}.")
+        raise CheckpointConversionError(f"Weights must be floating point, found {describe_keys(not_floating)}.")
     config = infer_config(state_dict, num_attention_heads, decoder_num_attention_heads)
     check_state_dict(state_dict, expected_shapes(config), "the SMPLest-X checkpoint")
     return state_dict, config
@@ -495,7 +482,7 @@ def _build_model(config: SmplestXConfig, state_dict: Mapping[str, torch.Tensor])
     model.load_state_dict(state_dict, strict=True, assign=True)
     leftover = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
     if leftover:
-        raise CheckpointConversionError(f"Weights left uninitialised after loading: {_list_keys(leftover)}")
+        raise CheckpointConversionError(f"Weights left uninitialised after loading: {describe_keys(leftover)}")
     return model.eval()
 
 
@@ -513,7 +500,7 @@ def _verify_saved(directory: Path, expected: Mapping[str, torch.Tensor], dtype: 
         key for key, tensor in expected.items() if reloaded[key].dtype != dtype or not torch.equal(reloaded[key], tensor)
     ]
     if differing:
-        raise CheckpointConversionError(f"Saved weights differ from the converted ones after reloading: {_list_keys(differing)}")
+        raise CheckpointConversionError(f"Saved weights differ from the converted ones after reloading: {describe_keys(differing)}")
 
 
 def _prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
@@ -594,184 +581,6 @@ def convert_original_checkpoint(
     return output_dir
 
 
-# ------------------------------------------------------------------------------------------------ ViTPose
-def _read_json(path: Path) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def _load_hf_directory(directory: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Weights (safetensors, sharded or not, or pytorch_model.bin) and config.json of a transformers model folder."""
-    from safetensors.torch import load_file
-
-    config = _read_json(directory / "config.json") if (directory / "config.json").is_file() else {}
-    if (directory / "model.safetensors").is_file():
-        return load_file(directory / "model.safetensors"), config
-    if (directory / "model.safetensors.index.json").is_file():
-        shards = sorted(set(_read_json(directory / "model.safetensors.index.json")["weight_map"].values()))
-        state_dict = {}
-        for shard in shards:
-            state_dict.update(load_file(directory / shard))
-        return state_dict, config
-    if (directory / "pytorch_model.bin").is_file():
-        return torch.load(directory / "pytorch_model.bin", map_location="cpu", weights_only=True), config
-    raise CheckpointConversionError(
-        f"{directory} has no model.safetensors, model.safetensors.index.json or pytorch_model.bin: "
-        "expected a transformers VitPose model folder."
-    )
-
-
-def _resolve_vitpose_source(source, trust_pickle: bool) -> tuple[dict[str, torch.Tensor], dict]:
-    """(state dict, transformers backbone config dict or {}) from a path, a Hub repo id, a model or a state dict."""
-    if isinstance(source, torch.nn.Module):
-        config = source.config.to_dict() if hasattr(source, "config") else {}
-        return dict(source.state_dict()), config
-    if isinstance(source, Mapping):
-        state_dict = source.get("state_dict", source)
-        return dict(state_dict), {}
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return _load_hf_directory(path)
-    if path.is_file():
-        checkpoint = _torch_load(path, trust_pickle)
-        state_dict = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
-        if not _tensor_dict(state_dict):
-            raise CheckpointConversionError(f"{path} holds no ViTPose state dict (expected {{'state_dict': {{...}}}}).")
-        return dict(state_dict), {}
-    # "owner/name" that is not a path on disk: a Hub repo (a missing "dir/file.pth" is reported as missing).
-    if re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)) and path.suffix not in _CHECKPOINT_SUFFIXES:
-        from huggingface_hub import snapshot_download
-
-        folder = snapshot_download(str(source), allow_patterns=["config.json", "*.safetensors", "*.safetensors.index.json"])
-        return _load_hf_directory(Path(folder))
-    raise FileNotFoundError(f"ViTPose source not found: {source} (expected a .pth file, a model folder or a Hub repo id).")
-
-
-def _backbone_config(config: dict) -> dict:
-    """The VitPoseBackbone part of a VitPose (model_type 'vitpose') or VitPoseBackbone config dict."""
-    return config.get("backbone_config") or config
-
-
-def _reject_moe(keys, config: dict) -> None:
-    experts = _backbone_config(config).get("num_experts", 1)
-    if experts > 1 or any(".mlp.experts." in key for key in keys):
-        raise CheckpointConversionError(
-            f"This is a ViTPose+ mixture-of-experts backbone (num_experts={experts if experts > 1 else '>1'}): its MLP "
-            "is split into a shared part and per-dataset experts, which our encoder does not have. Use a "
-            "single-expert ViTPose backbone (e.g. a 'vitpose-*-simple' model or the original vitpose_*.pth)."
-        )
-
-
-def _from_mmpose_layout(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """mmpose TopDown (`backbone.*`, `keypoint_head.*`) or bare ViT keys -> our `encoder.*` keys."""
-    if any(key.startswith("backbone.") for key in state_dict):
-        # The pose heads (keypoint_head.*, ...) are not part of our model: only the backbone is used.
-        backbone = {key.removeprefix("backbone."): value for key, value in state_dict.items() if key.startswith("backbone.")}
-    else:  # an already-extracted backbone
-        backbone = dict(state_dict)
-    renamed, unmapped = {}, []
-    for key, value in backbone.items():
-        original = "encoder." + key
-        for pattern, replacement in _COMPILED_MAPPING:
-            if replacement is not None and replacement.startswith("encoder.") and pattern.search(original):
-                renamed[pattern.sub(replacement, original)] = value
-                break
-        else:
-            unmapped.append(key)
-    if unmapped:
-        raise CheckpointConversionError(
-            f"{len(unmapped)} ViTPose backbone key(s) have no counterpart in our encoder: {_list_keys(unmapped)}."
-        )
-    return renamed
-
-
-def _from_transformers_layout(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """transformers VitPoseBackbone / VitPoseForPoseEstimation keys -> our `encoder.*` keys (q, k, v fused)."""
-    if any(key.startswith("backbone.") for key in state_dict):
-        # VitPoseForPoseEstimation: the heatmap head (head.*) is not part of our model.
-        state_dict = {key.removeprefix("backbone."): value for key, value in state_dict.items() if key.startswith("backbone.")}
-    compiled = [(re.compile(pattern), replacement) for pattern, replacement in HF_VITPOSE_TO_HF_KEY_MAPPING.items()]
-    renamed, qkv_parts, unmapped = {}, {}, []
-    for key, value in state_dict.items():
-        for pattern, replacement in compiled:
-            if pattern.search(key):
-                target = pattern.sub(replacement, key)
-                part = _QKV_PART.search(key)
-                if part:
-                    qkv_parts.setdefault(target, {})[part.group(1)] = value
-                else:
-                    renamed[target] = value
-                break
-        else:
-            unmapped.append(key)
-    if unmapped:
-        raise CheckpointConversionError(
-            f"{len(unmapped)} VitPose backbone key(s) have no counterpart in our encoder: {_list_keys(unmapped)}."
-        )
-    for target, parts in qkv_parts.items():
-        absent = [name for name in _QKV_ORDER if name not in parts]
-        if absent:
-            raise CheckpointConversionError(f"VitPose weights for {target} lack the {', '.join(absent)} part(s).")
-        renamed[target] = torch.cat([parts[name] for name in _QKV_ORDER], dim=0)
-    return renamed
-
-
-def _expected_encoder_shapes(config: SmplestXConfig) -> dict[str, tuple[int, ...]]:
-    return {
-        key: shape
-        for key, shape in expected_shapes(config).items()
-        if key.startswith("encoder.") and key != "encoder.embeddings.task_tokens"
-    }
-
-
-def convert_vitpose_backbone(source, config: SmplestXConfig | None = None, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
-    """ViTPose backbone weights -> state dict of our `encoder.*` parameters, task tokens left out.
-
-    Args:
-        source: an original mmpose ViTPose `.pth` (`{'state_dict': {'backbone.*', 'keypoint_head.*'}}`, or an
-            extracted backbone), a transformers VitPose folder / Hub repo id (`VitPoseForPoseEstimation` or
-            `VitPoseBackbone`), such a model instance, or a state dict in either layout.
-        config: the `SmplestXConfig` to check against (keys, shapes, attention heads). Without it the encoder
-            size is inferred from the weights.
-        trust_pickle: allow full unpickling of a `.pth` that `torch.load(weights_only=True)` refuses.
-
-    Mixture-of-experts (ViTPose+) backbones are rejected: their split MLP has no counterpart in our encoder.
-    """
-    state_dict, source_config = _resolve_vitpose_source(source, trust_pickle)
-    _reject_moe(state_dict, source_config)
-    is_transformers = any(key.endswith("embeddings.patch_embeddings.projection.weight") for key in state_dict)
-    encoder = _from_transformers_layout(state_dict) if is_transformers else _from_mmpose_layout(state_dict)
-
-    backbone_config = _backbone_config(source_config)
-    if backbone_config.get("hidden_act", "gelu") != "gelu":
-        raise CheckpointConversionError(f"VitPose backbone uses {backbone_config['hidden_act']!r}; our encoder uses exact GELU.")
-    source_heads = backbone_config.get("num_attention_heads")
-    if config is None:
-        # Sized from the weights. Heads change no shape; any valid count serves the shape check below.
-        config = _make_config({**_infer_encoder_fields(encoder), "num_attention_heads": source_heads or 1}, encoder)
-    elif source_heads is not None and source_heads != config.num_attention_heads:
-        raise CheckpointConversionError(
-            f"The VitPose backbone has {source_heads} attention heads, the SMPLest-X config "
-            f"{config.num_attention_heads}: its attention weights would be split into heads differently."
-        )
-    check_state_dict(encoder, _expected_encoder_shapes(config), "the ViTPose backbone")
-    return encoder
-
-
-def load_vitpose_into_encoder(model: SmplestXForHumanMeshRecovery, source, trust_pickle: bool = False) -> list[str]:
-    """Copy a ViTPose backbone into `model.encoder` (as the original initialises training). Returns the encoder
-    keys left as they were, which are exactly `['encoder.embeddings.task_tokens']`."""
-    encoder = convert_vitpose_backbone(source, config=model.config, trust_pickle=trust_pickle)
-    result = model.load_state_dict(encoder, strict=False)
-    missing = [key for key in result.missing_keys if key.startswith("encoder.")]
-    if result.unexpected_keys or missing != ["encoder.embeddings.task_tokens"]:
-        raise CheckpointConversionError(
-            f"Loading the ViTPose backbone left encoder keys {missing} untouched and found unexpected keys "
-            f"{result.unexpected_keys}; expected only the task tokens to stay untouched."
-        )
-    return missing
-
-
 # ------------------------------------------------------------------------------------------------ command line
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The converter's arguments, shared by `python -m smplest_hf.models.smplest_x.convert_original_checkpoint` and
@@ -831,16 +640,19 @@ def main(argv=None) -> int:
 
 __all__ = [
     "CheckpointConversionError",
-    "HF_VITPOSE_TO_HF_KEY_MAPPING",
     "ORIGINAL_TO_HF_KEY_MAPPING",
     "add_arguments",
+    "CHECKPOINT_SUFFIXES",
     "check_state_dict",
     "convert_original_checkpoint",
     "convert_original_state_dict",
-    "convert_vitpose_backbone",
+    "describe_keys",
+    "expected_shapes",
     "infer_config",
+    "infer_encoder_config",
+    "is_tensor_dict",
+    "load_torch_file",
     "load_original_checkpoint",
-    "load_vitpose_into_encoder",
     "main",
     "map_original_key",
     "rename_original_keys",
