@@ -4,7 +4,7 @@ The baseline predicts, for every image, the training set's mean SMPL-X parameter
 closest to all training rotations (the chordal L2 mean: the average rotation matrix projected back onto the
 rotations), and the mean shape and expression. It is built as an SmplestXForHumanMeshRecovery whose readout
 layers ignore the image (zero weights) and output those parameters (biases), so both are scored by the same
-code path: `smplest_hf.evaluation.run.evaluate` on the dataset's held-out split, ground truth from each person's
+code path: `smplest_hf.evaluation.evaluate` on the dataset's held-out split, ground truth from each person's
 gender-specific body model, errors after pelvis alignment (PVE) and after Procrustes alignment (PA-PVE).
 
     python examples/evaluate_demo_model.py --dataset outputs/data/synthetic            # the bundled demo model

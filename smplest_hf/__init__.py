@@ -29,11 +29,24 @@ SmplestXConfig.register_for_auto_class()
 SmplestXForHumanMeshRecovery.register_for_auto_class("AutoModel")
 SmplestXImageProcessor.register_for_auto_class("AutoImageProcessor")
 
+
+
+def __getattr__(name: str):
+    # The pipeline brings detection, image reading and exporters with it: imported on first use, so that
+    # `import smplest_hf` (which every remote-code-free Auto load needs) stays light.
+    if name == "SmplestXPipeline":
+        from .inference.pipeline import SmplestXPipeline
+
+        return SmplestXPipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "PRESET_NAMES",
     "SmplestXConfig",
     "SmplestXForHumanMeshRecovery",
     "SmplestXImageProcessor",
     "SmplestXMeshRecoveryOutput",
+    "SmplestXPipeline",
     "SmplestXPreTrainedModel",
 ]

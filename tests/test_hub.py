@@ -1,5 +1,6 @@
 """Hub integration: Auto classes, exact save/load round trips, remote code without the package, offline repo ids."""
 
+import ast
 import json
 import os
 import shutil
@@ -16,9 +17,10 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery, SmplestXImageProcessor
 
-FLAT_CODE_FILES = {
-    "configuration_smplest_x.py", "modeling_smplest_x.py", "geometry.py", "model_card.py", "body_model.py",
-    "smplx_layout.py", "image_processing_smplest_x.py", "cropping.py",
+# The code a saved model carries for `trust_remote_code=True`: the three auto_map files and what they import.
+REMOTE_CODE_FILES = {
+    "configuration_smplest_x.py", "modeling_smplest_x.py", "image_processing_smplest_x.py",
+    "body_model.py", "cropping.py", "geometry.py", "losses.py", "model_card.py", "smplx_layout.py",
 }  # fmt: skip
 
 
@@ -59,12 +61,35 @@ def test_saved_directory_carries_auto_map_code_and_card(saved_tiny_model):
     }
     processor_config = json.loads((directory / "preprocessor_config.json").read_text())
     assert processor_config["auto_map"]["AutoImageProcessor"].startswith("image_processing_smplest_x.")
-    assert FLAT_CODE_FILES <= {path.name for path in directory.glob("*.py")}
+    assert {path.name for path in directory.glob("*.py")} == REMOTE_CODE_FILES
     card = ModelCard.load(directory / "README.md")
     assert card.data.library_name == "smplest_hf"
     assert card.data.pipeline_tag == "image-to-3d"
     assert {"smplx", "human-mesh-recovery"} <= set(card.data.tags)
     assert "SMPL-X body model files are licensed separately" in card.text
+
+
+def _relative_imports(path) -> set[str]:
+    """File names `path` imports from its own folder (`from .name import ...`), anywhere in the file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {f"{node.module}.py" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module}
+
+
+def test_saved_code_is_exactly_what_its_entry_files_import(saved_tiny_model):
+    """Nothing missing (a remote-code load would fail on it) and nothing extra (code nobody runs, shipped)."""
+    directory = saved_tiny_model[0]
+    entry_files = {
+        value.split(".")[0] + ".py"
+        for name in ("config.json", "preprocessor_config.json")
+        for value in json.loads((directory / name).read_text())["auto_map"].values()
+    }
+    needed, pending = set(), set(entry_files)
+    while pending:
+        name = pending.pop()
+        needed.add(name)
+        assert (directory / name).is_file(), f"{name} is imported by the saved code but was not saved"
+        pending |= _relative_imports(directory / name) - needed
+    assert {path.name for path in directory.glob("*.py")} == needed
 
 
 def test_weights_never_contain_body_model_arrays(tmp_path, synthetic_body_model_dir):

@@ -316,3 +316,21 @@ def test_unreadable_images_raise_clear_errors(tmp_path):
         assert str(path) in str(error.value) and "\n" not in str(error.value)
     with pytest.raises(ImageReadError, match="no pixels"):
         load_image(np.zeros((0, 5, 3), np.uint8))
+
+
+def test_top_level_pipeline_is_the_pipeline_and_is_imported_lazily():
+    import subprocess
+    import sys
+
+    import smplest_hf
+
+    assert smplest_hf.SmplestXPipeline is SmplestXPipeline
+    with pytest.raises(AttributeError, match="no attribute 'SmplestXPipelin'"):
+        smplest_hf.SmplestXPipelin  # noqa: B018 - a misspelt name is an AttributeError, as for any module
+    code = (
+        "import sys, smplest_hf; print(sorted(m for m in sys.modules if m.startswith('smplest_hf.')));"
+        "from smplest_hf import SmplestXPipeline; print('smplest_hf.inference.pipeline' in sys.modules)"
+    )
+    loaded, pipeline_imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert "inference" not in loaded and "export" not in loaded and "video" not in loaded
+    assert pipeline_imported == "True"

@@ -1,4 +1,4 @@
-"""Regenerate the bundled demo images: `python -m smplest_hf.demo_data.make_samples`.
+"""Regenerate the bundled demo images (`smplest_hf/demo_data/`): `python examples/make_demo_samples.py`.
 
 Synthetic people (the synthetic body model, rendered by `smplest_hf.export.rasterizer`) from a seed the demo model never
 trained on (its training data use small seeds; see `smplest_hf/demo_model/README.md`). Writes `sample_*.jpg` and
@@ -18,7 +18,7 @@ NUM_SAMPLES = 3
 def main() -> None:
     from hub_datasets.synthetic import synthesize_rows
 
-    directory = Path(__file__).resolve().parent
+    directory = Path(__file__).resolve().parents[1] / "smplest_hf" / "demo_data"
     rows = synthesize_rows(SAMPLE_SEED, 0, NUM_SAMPLES, image_size=SAMPLE_IMAGE_SIZE, max_people=3, split="demo")
     boxes, image_bytes = {}, {}
     for path, image, box in zip(rows["image_path"], rows["image"], rows["bbox_xywh"]):
