@@ -5,7 +5,7 @@ One training step as the script runs it, pulled apart so each part can be timed 
 `model(pixel_values, labels=labels)` + `backward`):
 
     data      next(DataLoader): EHPS rows -> TrainingTransform (decode, affine crop, augmentation, labels) -> collate
-    forward   model(pixel_values): encoder, decoder, readouts, SMPL-X body model (float32, `Float32BodyModel`)
+    forward   model(pixel_values): encoder, decoder, readouts, SMPL-X body model (float32, owned by the model)
     loss      SmplestXLoss(outputs, labels)
     backward  loss.backward()
     optimizer AdamW step + zero_grad
@@ -47,14 +47,9 @@ def run_child(args) -> dict:
     from hub_datasets.synthetic import synthesize_dataset
     from hub_datasets.transform import TrainingTransform, collate_training_batch
     from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
-    from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
     from smplest_hf.models.smplest_x.losses import SmplestXLoss
     from smplest_hf.synthetic import write_synthetic_body_model
-    from smplest_hf.training import (
-        EpochShuffleSampler,
-        Float32BodyModel,
-        build_optimizer,
-    )
+    from smplest_hf.training import EpochShuffleSampler, build_optimizer
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -74,7 +69,7 @@ def run_child(args) -> dict:
 
         torch.manual_seed(0)
         model = SmplestXForHumanMeshRecovery(config).to(device).train()
-        model.attach_body_model(Float32BodyModel(SmplxBodyModel.from_directory(body_model_dir)))
+        model.attach_body_model(body_model_dir)
         loss_function = SmplestXLoss(config)
         optimizer = build_optimizer(model, 1e-5)
         resident_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -44,10 +44,8 @@ from smplest_hf import (
     SmplestXForHumanMeshRecovery,
     SmplestXImageProcessor,
 )
-from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 from smplest_hf.training import (
     EpochShuffleSampler,
-    Float32BodyModel,
     TrainingConfig,
     build_optimizer,
     checkpoint_path,
@@ -221,7 +219,7 @@ def evaluation_benchmarks(config: TrainingConfig) -> list:
     return benchmarks
 
 
-def evaluate_model(model, processor, config, accelerator, body_model_dir, training_body_model) -> dict:
+def evaluate_model(model, processor, config, accelerator, body_model_dir) -> dict:
     """Errors (mm) on the evaluation benchmarks as `{"eval/<benchmark>/<metric>": value, "eval/mpe": ...}`."""
     from smplest_hf.evaluation.run import evaluate
 
@@ -230,9 +228,7 @@ def evaluate_model(model, processor, config, accelerator, body_model_dir, traini
         network, evaluation_benchmarks(config), body_model_dir=body_model_dir, batch_size=config.evaluation.batch_size,
         max_samples=config.evaluation.max_samples, accelerator=accelerator, progress=False, processor=processor,
     )  # fmt: skip
-    # evaluate() attached its own (plain float32) body model and switched to eval mode: restore training's.
-    accelerator.unwrap_model(model).attach_body_model(training_body_model)
-    model.train()
+    model.train()  # evaluate() switched the model to eval mode
     metrics = {
         f"eval/{result.name}/{name}": value for result in report.benchmarks for name, value in result.metrics.items()
     }
@@ -303,8 +299,8 @@ def train(config: TrainingConfig) -> dict:
     set_seed(config.seed)  # before the model: every process builds the same initial weights
     model, processor, frozen = build_model(config)
     body_model_dir = resolve_body_model_dir(config.model.body_model_dir, accelerator)
-    training_body_model = Float32BodyModel(SmplxBodyModel.from_directory(body_model_dir))
-    model.to(accelerator.device).attach_body_model(training_body_model)  # attaches on the parameters' device
+    # The model keeps its body model float32 on its device and out of DDP/FSDP/DeepSpeed's sight (no submodule).
+    model.to(accelerator.device).attach_body_model(body_model_dir)
 
     loader, sampler, transform, batches_per_epoch = build_training_data(config, processor, accelerator)
     steps_per_epoch = batches_per_epoch // o.gradient_accumulation_steps
@@ -388,7 +384,7 @@ def train(config: TrainingConfig) -> dict:
                 history[step] = logs["train/loss"]
                 progress.set_postfix(loss=f"{logs['train/loss']:.3f}", lr=f"{learning_rate:.2e}")
             if config.evaluation.every_steps and step % config.evaluation.every_steps == 0 and step < total_steps:
-                last_metrics = evaluate_model(model, processor, config, accelerator, body_model_dir, training_body_model)
+                last_metrics = evaluate_model(model, processor, config, accelerator, body_model_dir)
                 logs.update(last_metrics)
             if logs:
                 accelerator.log(logs, step=step)
@@ -404,7 +400,7 @@ def train(config: TrainingConfig) -> dict:
     progress.close()
 
     if config.evaluation.at_end and evaluation_benchmarks(config):
-        last_metrics = evaluate_model(model, processor, config, accelerator, body_model_dir, training_body_model)
+        last_metrics = evaluate_model(model, processor, config, accelerator, body_model_dir)
         accelerator.log(last_metrics, step=step)
         logger.info("Evaluation after %d steps: %s", step, {k: round(v, 2) for k, v in last_metrics.items()})
     if config.checkpointing.save_final_state:

@@ -1,10 +1,14 @@
+import ast
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from huggingface_hub.dataclasses import StrictDataclassClassValidationError
 
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
+from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
+from smplest_hf.models.smplest_x.modeling_smplest_x import run_body_model
 
 PARAMETER_FIELDS = (
     "global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression",
@@ -168,3 +172,115 @@ def test_body_model_runs_in_float32_under_bfloat16_autocast(synthetic_body_model
         transl=outputs.camera_translation.float(),
     )
     torch.testing.assert_close(outputs.vertices, reference.vertices)  # same parameters -> same float32 mesh
+
+
+# ======================================================================================= the body model it owns
+def _body_arrays_dtypes(model):
+    return {buffer.dtype for buffer in model.body_model.buffers()}
+
+
+@pytest.mark.parametrize("cast", ["to_bfloat16", "bfloat16", "half", "to_float64"])
+def test_dtype_casts_leave_the_body_model_float32(synthetic_body_model_dir, cast):
+    model = _tiny_model().attach_body_model(synthetic_body_model_dir)
+    {"to_bfloat16": lambda: model.to(torch.bfloat16), "bfloat16": model.bfloat16, "half": model.half,
+     "to_float64": lambda: model.to(torch.float64)}[cast]()  # fmt: skip
+    network_dtype = next(model.parameters()).dtype
+    assert network_dtype != torch.float32
+    assert _body_arrays_dtypes(model) == {torch.float32, torch.int64}
+    if network_dtype == torch.float16:
+        return  # no float16 convolutions on CPU
+    outputs = model(torch.rand(2, 3, 256, 192, dtype=network_dtype))
+    assert outputs.betas.dtype == network_dtype and outputs.vertices.dtype == torch.float32
+    reference = SmplxBodyModel.from_directory(synthetic_body_model_dir)
+    assert torch.equal(outputs.vertices, run_body_model(reference, outputs).vertices)
+
+
+def test_from_pretrained_with_dtype_and_device_map_keeps_the_body_model_float32(tiny_model_dir, synthetic_body_model_dir):
+    model = SmplestXForHumanMeshRecovery.from_pretrained(
+        tiny_model_dir, dtype=torch.bfloat16, device_map="cpu", body_model_dir=synthetic_body_model_dir
+    )
+    assert next(model.parameters()).dtype == torch.bfloat16
+    assert _body_arrays_dtypes(model) == {torch.float32, torch.int64}
+    outputs = model.eval()(torch.rand(1, 3, 256, 192, dtype=torch.bfloat16))
+    assert outputs.vertices.dtype == outputs.joints.dtype == torch.float32
+    assert outputs.vertices.shape == (1, 10475, 3) and outputs.keypoints_2d.shape == (1, 137, 2)
+
+
+def test_the_body_model_follows_the_models_device(synthetic_body_model_dir):
+    model = _tiny_model().attach_body_model(synthetic_body_model_dir)
+    model.to("meta")  # every device move runs through the same path (`_apply`); meta is the one CPU CI has
+    assert {buffer.device.type for buffer in model.body_model.buffers()} == {"meta"}
+    assert _body_arrays_dtypes(model) == {torch.float32, torch.int64}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_body_model_moves_to_cuda_and_back_in_float32(synthetic_body_model_dir):
+    model = _tiny_model().attach_body_model(synthetic_body_model_dir).to("cuda", torch.bfloat16)
+    assert {buffer.device.type for buffer in model.body_model.buffers()} == {"cuda"}
+    assert _body_arrays_dtypes(model) == {torch.float32, torch.int64}
+    outputs = model(torch.rand(1, 3, 256, 192, device="cuda", dtype=torch.bfloat16))
+    assert outputs.vertices.device.type == "cuda" and outputs.vertices.dtype == torch.float32
+    model.cpu()
+    assert {buffer.device.type for buffer in model.body_model.buffers()} == {"cpu"}
+
+
+def test_return_geometry_false_gives_parameters_and_leaves_the_body_model_alone(synthetic_body_model_dir):
+    model = _tiny_model().attach_body_model(synthetic_body_model_dir)
+    body_model = model.body_model
+    calls = []
+    body_model.register_forward_hook(lambda module, args, kwargs_output: calls.append(1))
+    pixel_values = torch.rand(2, 3, 256, 192, generator=torch.Generator().manual_seed(0))
+    parameters_only = model(pixel_values, return_geometry=False)
+    assert calls == [] and model.body_model is body_model
+    assert parameters_only.vertices is None and parameters_only.joints is None and parameters_only.keypoints_2d is None
+    with_geometry = model(pixel_values)
+    assert calls == [1] and with_geometry.vertices.shape == (2, 10475, 3)
+    for name in PARAMETER_FIELDS:
+        assert torch.equal(getattr(parameters_only, name), getattr(with_geometry, name)), name
+    with pytest.raises(ValueError, match="return_geometry=True"):
+        model(pixel_values, labels={}, return_geometry=False)
+
+
+def test_the_body_model_is_outside_the_module_tree_and_the_saved_files(tmp_path, synthetic_body_model_dir):
+    model = _tiny_model()
+    keys_before, buffers_before = set(model.state_dict()), len(list(model.buffers()))
+    model.attach_body_model(synthetic_body_model_dir)
+    body_model = model.body_model
+    assert set(model.state_dict()) == keys_before and len(list(model.buffers())) == buffers_before
+    assert all(module is not body_model for module in model.modules())  # no wrapper broadcasts, shards or casts it
+    model.save_pretrained(tmp_path)
+    saved_bytes = sum(path.stat().st_size for path in tmp_path.rglob("*") if path.is_file())
+    body_bytes = sum(buffer.numel() * buffer.element_size() for buffer in body_model.buffers())
+    assert saved_bytes < body_bytes / 2  # the weights, config and code, none of the body model's arrays
+
+
+def test_body_model_is_read_only(synthetic_body_model_dir):
+    model = _tiny_model().attach_body_model(synthetic_body_model_dir)
+    for value in (None, SmplxBodyModel.from_directory(synthetic_body_model_dir)):
+        with pytest.raises(AttributeError, match="attach_body_model"):
+            model.body_model = value
+    assert model.body_model is not None and "body_model" not in dict(model.named_children())
+
+
+def test_no_module_outside_the_model_assigns_or_reaches_its_body_model():
+    """The model owns its body model: callers attach one (`attach_body_model`) or skip it (`return_geometry`)."""
+    root = Path(__file__).resolve().parents[1]
+    owner = root / "smplest_hf" / "models" / "smplest_x" / "modeling_smplest_x.py"
+    offenders = []
+    for folder in ("smplest_hf", "hub_datasets", "examples", "space", "benchmarks"):
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                targets = []
+                if isinstance(node, (ast.Assign, ast.Delete)):
+                    targets = node.targets
+                elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                    targets = [node.target]
+                assigned = any(isinstance(target, ast.Attribute) and target.attr == "body_model" for target in targets)
+                set_by_name = (
+                    isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr")
+                    and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) and node.args[1].value == "body_model"
+                )  # fmt: skip
+                private = path != owner and isinstance(node, ast.Attribute) and node.attr == "_body_model"
+                if assigned or set_by_name or private:
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert offenders == []

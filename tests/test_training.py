@@ -1,4 +1,4 @@
-"""Training: config files, schedule, freezing, the float32 body model, the sampler, logging, and `examples/train.py`
+"""Training: config files, schedule, freezing, the model's float32 body model, the sampler, logging, and `examples/train.py`
 end to end on a small synthetic dataset — the loss falls, two CPU processes hold identical weights, and a run
 resumed from a mid-run checkpoint reproduces the uninterrupted run's next losses exactly."""
 
@@ -20,7 +20,6 @@ from script_modules import load_script
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
 from smplest_hf.training import (
     EpochShuffleSampler,
-    Float32BodyModel,
     JsonlTracker,
     TrainingConfig,
     TrainingConfigError,
@@ -242,24 +241,26 @@ def test_docstring_examples_run(tmp_path, monkeypatch):
 
 
 # ================================================================================= float32 body model
-def test_float32_body_model_ignores_autocast_and_dtype_casts(synthetic_body_model_dir):
+def test_the_models_body_model_ignores_autocast_and_dtype_casts_and_wrappers_do_not_see_it(synthetic_body_model_dir):
     from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 
     body = SmplxBodyModel.from_directory(synthetic_body_model_dir)
-    generator = torch.Generator().manual_seed(0)
-    parameters = {
-        "global_orient": torch.randn(3, 3, generator=generator) * 0.5, "body_pose": torch.randn(3, 21, 3, generator=generator) * 0.3,
-        "left_hand_pose": torch.randn(3, 15, 3, generator=generator) * 0.3, "right_hand_pose": torch.randn(3, 15, 3, generator=generator) * 0.3,
-        "jaw_pose": torch.randn(3, 3, generator=generator) * 0.1, "betas": torch.randn(3, 10, generator=generator),
-        "expression": torch.randn(3, 10, generator=generator), "transl": torch.tensor([[0.0, 0.0, 10.0]] * 3),
-    }  # fmt: skip
-    reference = body(**parameters).vertices
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        plain = body(**parameters).vertices  # what `attach_body_model(body)` computes under bf16 autocast
-        wrapped = Float32BodyModel(body).to(dtype=torch.bfloat16)(**parameters).vertices
-    assert (plain.float() - reference).abs().max() > 1e-4  # the problem the wrapper exists for
-    assert wrapped.dtype == torch.float32 and torch.equal(wrapped, reference)
-    assert list(Float32BodyModel(body).buffers()) == []  # nothing for DDP to broadcast or FSDP to cast
+    torch.manual_seed(0)
+    model = SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny")).attach_body_model(synthetic_body_model_dir)
+    model.to(dtype=torch.bfloat16)  # as DeepSpeed / FSDP cast the network
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as accelerate's mixed precision runs the forward
+        outputs = model(torch.rand(3, 3, 256, 192, generator=torch.Generator().manual_seed(0)).bfloat16())
+        parameters = {name: getattr(outputs, name).float() for name in ("global_orient", "body_pose", "left_hand_pose",
+                      "right_hand_pose", "jaw_pose", "betas", "expression")}  # fmt: skip
+        transl = outputs.camera_translation.float()
+        plain = body(**parameters, transl=transl).vertices  # what a plain submodule would compute under autocast
+    reference = body(**parameters, transl=transl).vertices
+    assert (plain.float() - reference).abs().max() > 1e-4  # the problem the model's float32 guard exists for
+    assert outputs.vertices.dtype == torch.float32 and torch.equal(outputs.vertices, reference)
+    # Nothing for DDP to broadcast or FSDP / DeepSpeed to shard or cast, nothing in a checkpoint.
+    body_buffers = {id(buffer) for buffer in model.body_model.buffers()}
+    assert body_buffers and body_buffers.isdisjoint(id(tensor) for tensor in [*model.buffers(), *model.parameters()])
+    assert not any(key.startswith("body_model") for key in model.state_dict())
 
 
 # ============================================================================================ sampler

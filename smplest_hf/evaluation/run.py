@@ -263,8 +263,9 @@ def evaluate(
     """Evaluate ``model`` on ``benchmarks`` and return the report (on every process).
 
     Args:
-        model: a model directory or Hub repo id, or a ``SmplestXForHumanMeshRecovery`` (its predictions then use
-            the neutral body model of ``body_model_dir``, attached to it here).
+        model: a model directory or Hub repo id, or a ``SmplestXForHumanMeshRecovery``; its predicted parameters
+            are skinned with the neutral body model of ``body_model_dir`` (the model's own is neither used nor
+            changed).
         benchmarks: names (``"ubody"``), ``"name=PATH_OR_REPO"`` or :class:`Benchmark` objects.
         body_model_dir: the folder containing ``smplx/`` (default: the model's attached body model, then
             ``SMPLX_MODEL_DIR``); it must also hold the evaluation files (J14 regressor, hand and face ids).
@@ -306,7 +307,7 @@ def evaluate(
     with accelerator.main_process_first():  # one process downloads and prepares each dataset, the others reuse it
         plans = [_plan(benchmark, body_model_dir, streaming, max_samples, cache_dir) for benchmark in resolved]
 
-    model, location = _load_model(model, neutral_body_model, accelerator.device)
+    model, location = _load_model(model, accelerator.device)
     processor = _processor_for(model, location) if processor is None else processor
     ground_truth = _GroundTruthMeshes(body_model_dir, neutral_body_model, accelerator.device)
     report = EvaluationReport(model=location)
@@ -433,7 +434,9 @@ def _body_model_directory(model, body_model_dir) -> Path:
     return resolve_smplx_directory(body_model_dir)  # None -> SMPLX_MODEL_DIR, else a BodyModelFileError
 
 
-def _load_model(model, body_model, device):
+def _load_model(model, device):
+    """The model on `device` in eval mode, and its location for the report. Its body model (if any) is left as it
+    is: predictions are skinned by the evaluation's own neutral body model (see `_evaluate_benchmark`)."""
     from ..models.smplest_x.modeling_smplest_x import SmplestXForHumanMeshRecovery
 
     if isinstance(model, (str, os.PathLike)):
@@ -441,8 +444,6 @@ def _load_model(model, body_model, device):
         model = SmplestXForHumanMeshRecovery.from_pretrained(location)
     else:
         location = str(getattr(model.config, "name_or_path", "") or type(model).__name__)
-    # Predictions use the same body-model files as the ground truth, in float32 as the original.
-    model.attach_body_model(body_model)
     return model.to(device).eval(), location
 
 
@@ -465,6 +466,8 @@ def _evaluate_benchmark(plan, model, processor, sets, ground_truth, accelerator,
     from accelerate.data_loader import prepare_data_loader
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
+
+    from ..models.smplest_x.modeling_smplest_x import run_body_model
 
     benchmark = plan.benchmark
     loader = DataLoader(
@@ -492,7 +495,9 @@ def _evaluate_benchmark(plan, model, processor, sets, ground_truth, accelerator,
     )
     for batch in bar:
         with torch.inference_mode():
-            predicted = model(pixel_values=batch["pixel_values"]).vertices
+            # Predictions use the ground truth's neutral body-model files, in float32 as the original.
+            parameters = model(pixel_values=batch["pixel_values"], return_geometry=False)
+            predicted = run_body_model(ground_truth.body_model("neutral"), parameters).vertices
             target = ground_truth.meshes(batch)
             masks = _in_image_masks(target, batch, sets, model.config) if benchmark.visibility == "in_image" else None
             results = metrics(predicted, target, masks)

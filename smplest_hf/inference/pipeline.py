@@ -210,14 +210,10 @@ class SmplestXPipeline:
             model = SmplestXForHumanMeshRecovery.from_pretrained(str(model), dtype=self.dtype)
         elif not isinstance(model, SmplestXForHumanMeshRecovery):
             raise TypeError(f"model must be a model folder, a Hub id or a SmplestXForHumanMeshRecovery, got {type(model).__name__}.")
-        body_model = model.body_model
-        model.body_model = None  # moved separately: the body model stays float32 whatever the network's dtype
-        model = model.to(device=self.device, dtype=self.dtype).eval()
+        model = model.to(device=self.device, dtype=self.dtype).eval()  # an attached body model stays float32
         if body_model_dir is not None:
             model.attach_body_model(body_model_dir)
-        elif body_model is not None:
-            model.attach_body_model(body_model)
-        elif os.environ.get("SMPLX_MODEL_DIR"):
+        elif model.body_model is None and os.environ.get("SMPLX_MODEL_DIR"):
             model.attach_body_model(os.environ["SMPLX_MODEL_DIR"])
         return model
 
@@ -342,19 +338,13 @@ class SmplestXPipeline:
     def _forward(self, pixel_values: torch.Tensor, geometry: bool = True) -> dict[str, torch.Tensor]:
         """All crops through the model in chunks of `batch_size`; float32 CPU tensors of `_OUTPUT_FIELDS`."""
         chunks = defaultdict(list)
-        body_model = self.model.body_model
-        if not geometry:
-            self.model.body_model = None  # the model then returns parameters only
-        try:
-            for first in range(0, pixel_values.shape[0], self.batch_size):
-                batch = pixel_values[first : first + self.batch_size].to(self.device, self.dtype)
-                outputs = self.model(batch)
-                for name in _OUTPUT_FIELDS:
-                    value = getattr(outputs, name)
-                    if value is not None:
-                        chunks[name].append(value.float().cpu())
-        finally:
-            self.model.body_model = body_model
+        for first in range(0, pixel_values.shape[0], self.batch_size):
+            batch = pixel_values[first : first + self.batch_size].to(self.device, self.dtype)
+            outputs = self.model(batch, return_geometry=geometry)
+            for name in _OUTPUT_FIELDS:
+                value = getattr(outputs, name)
+                if value is not None:
+                    chunks[name].append(value.float().cpu())
         return {name: torch.cat(values) for name, values in chunks.items()}
 
     @torch.no_grad()
@@ -363,18 +353,19 @@ class SmplestXPipeline:
         as `run` computes them: the body model in chunks of `batch_size` people, joints projected with the
         person's full-image camera. Does nothing without a body model."""
         from ..models.smplest_x.image_processing_smplest_x import _project
+        from ..models.smplest_x.modeling_smplest_x import run_body_model
 
         if not people or not self.has_body_model:
             return
-        body_model = self.model.body_model
-        device = body_model.v_template.device
+        device = self.model.device  # the body model's too
         for first in range(0, len(people), self.batch_size):
             chunk = people[first : first + self.batch_size]
 
             def stacked(name, chunk=chunk):
                 return torch.from_numpy(np.stack([np.asarray(person[name], np.float32) for person in chunk])).to(device)
 
-            body = body_model(**{name: stacked(name) for name in _PARAMETER_FIELDS}, transl=stacked("camera_translation"))
+            parameters = {name: stacked(name) for name in (*_PARAMETER_FIELDS, "camera_translation")}
+            body = run_body_model(self.model.body_model, parameters)
             keypoints = _project(body.joints.float(), stacked("focal_length"), stacked("principal_point"))
             for index, person in enumerate(chunk):
                 person["vertices"] = body.vertices[index].float().cpu().numpy()

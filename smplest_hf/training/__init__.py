@@ -7,7 +7,6 @@ augmentation, mixing) is `hub_datasets`. Nothing here imports `hub_datasets`.
 >>> config = TrainingConfig.from_yaml("examples/configs/tiny_synthetic.yaml")   # doctest: +SKIP
 """
 
-from .float32_body_model import Float32BodyModel
 from .checkpointing import (
     checkpoint_path,
     latest_checkpoint,
@@ -45,7 +44,6 @@ __all__ = [
     "DatasetSource",
     "EpochShuffleSampler",
     "EvaluationOptions",
-    "Float32BodyModel",
     "JsonlTracker",
     "LoggingOptions",
     "ModelOptions",

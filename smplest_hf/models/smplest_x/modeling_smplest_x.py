@@ -10,7 +10,8 @@ Data flow for a batch of N person crops `pixel_values` (N, 3, 256, 192) in [0, 1
     -> decoder over [task tokens, patch tokens] with one shared position vector, cross-attending the patch tokens
     -> project every token to 512 -> read the first 80 out into 6D rotations, betas, expression and cameras
     -> 6D -> axis-angle; camera (tx, ty, s) -> translation (tx, ty, k * sigmoid(s))
-    -> [if a body model is attached] SMPL-X vertices / 137 joints in the crop camera and their 2D projections.
+    -> [if a body model is attached and `return_geometry`] SMPL-X vertices / 137 joints in the crop camera and
+       their 2D projections.
 """
 
 import tempfile
@@ -54,7 +55,8 @@ class SmplestXMeshRecoveryOutput(ModelOutput):
         left_hand_camera_translation, right_hand_camera_translation, face_camera_translation
             (`torch.FloatTensor` of shape `(N, 3)`): part cameras, as `camera_translation`.
         vertices (`torch.FloatTensor` of shape `(N, 10475, 3)`, *optional*): SMPL-X mesh in the crop camera frame
-            (translated by `camera_translation`); only when a body model is attached.
+            (translated by `camera_translation`), always float32; only when a body model is attached and the
+            forward ran with `return_geometry=True` (the default).
         joints (`torch.FloatTensor` of shape `(N, 137, 3)`, *optional*): the 137 supervision joints, same frame.
         keypoints_2d (`torch.FloatTensor` of shape `(N, 137, 2)`, *optional*): `joints` projected with the crop camera,
             in body-input pixels (x in [0, 192), y in [0, 256) for the default input size).
@@ -366,6 +368,33 @@ class SmplestXPreTrainedModel(PreTrainedModel):
             init.trunc_normal_(module.position_embedding, mean=0.0, std=std)
 
 
+def run_body_model(body_model: nn.Module, parameters):
+    """Skin SMPL-X parameters with `body_model` in float32, autocast off (bf16 skinning is centimetres off at
+    metre-scale depths, and the joint losses weigh those errors 100 times).
+
+    Args:
+        body_model: an `SmplxBodyModel` (float32 buffers).
+        parameters: a mapping with `global_orient` (N, 3), `body_pose` (N, 21, 3), `left_hand_pose` /
+            `right_hand_pose` (N, 15, 3), `jaw_pose` (N, 3), `betas` (N, 10), `expression` (N, 10) and
+            `camera_translation` (N, 3) tensors in any float dtype, e.g. a `SmplestXMeshRecoveryOutput`.
+
+    Returns:
+        the body model's `SmplxBodyModelOutput`: float32 `vertices` (N, 10475, 3) and `joints` (N, 137, 3),
+        translated by `camera_translation`.
+    """
+    with torch.autocast(device_type=parameters["global_orient"].device.type, enabled=False):
+        return body_model(
+            global_orient=parameters["global_orient"].float(),
+            body_pose=parameters["body_pose"].float(),
+            left_hand_pose=parameters["left_hand_pose"].float(),
+            right_hand_pose=parameters["right_hand_pose"].float(),
+            jaw_pose=parameters["jaw_pose"].float(),
+            betas=parameters["betas"].float(),
+            expression=parameters["expression"].float(),
+            transl=parameters["camera_translation"].float(),
+        )
+
+
 class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
     """SMPLest-X: person crops in, SMPL-X parameters (and, with a body model attached, mesh and joints) out.
 
@@ -381,15 +410,18 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
     ```
 
     With `SmplestXForHumanMeshRecovery.from_pretrained(path, body_model_dir=DIR)` (or `model.attach_body_model(...)`)
-    the outputs also carry `vertices`, `joints` and `keypoints_2d`. The body model's arrays are never saved with
-    the weights.
+    the outputs also carry `vertices`, `joints` and `keypoints_2d` (`model(pixel_values, return_geometry=False)`
+    skips them). The model owns its body model: it is no submodule, so it is never saved with the weights, cast by
+    `.to(dtype)` / `.half()` / `dtype=`, or seen by DDP, FSDP or DeepSpeed; it follows the model's device and stays
+    float32.
     """
 
     def __init__(self, config: SmplestXConfig):
         super().__init__(config)
         self.encoder = SmplestXEncoder(config)
         self.decoder = SmplestXDecoderHead(config)
-        self.body_model = None
+        # Through __dict__, not nn.Module.__setattr__: kept out of the module tree (see `body_model`).
+        self.__dict__["_body_model"] = None
         self.post_init()
 
     # ----------------------------------------------------------------------------------------- body model
@@ -403,14 +435,41 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
         return model
 
     def attach_body_model(self, body_model, gender: str = "neutral") -> "SmplestXForHumanMeshRecovery":
-        """Attach an `SmplxBodyModel`, or load one from a directory, so forward also returns mesh and joints."""
+        """Attach an `SmplxBodyModel`, or load one from a directory, so forward also returns mesh and joints.
+        It replaces any body model attached before; it is moved to the model's device and to float32."""
         if not isinstance(body_model, nn.Module):
             from .body_model import SmplxBodyModel
 
             body_model = SmplxBodyModel.from_directory(body_model, gender=gender)
-        parameter = next(self.parameters())
         # Skinning runs in float32 whatever the network's dtype: bf16 vertices would be centimetres off.
-        self.body_model = body_model.to(device=parameter.device, dtype=torch.float32)
+        self.__dict__["_body_model"] = body_model.to(device=self.device, dtype=torch.float32)
+        return self
+
+    @property
+    def body_model(self) -> nn.Module | None:
+        """The attached SMPL-X body model (float32, on the model's device), or None. Read-only: attach one with
+        `attach_body_model`, skip it for one call with `forward(..., return_geometry=False)`.
+
+        It is not a submodule: `state_dict()`, `parameters()`, `buffers()` and `modules()` never show it, so no
+        checkpoint holds its (licensed) arrays and no DDP / FSDP / DeepSpeed wrapper broadcasts, shards or casts it.
+        """
+        return self._body_model
+
+    def __setattr__(self, name, value):
+        # nn.Module.__setattr__ would register an assigned module as a submodule, past the read-only property.
+        if name == "body_model":
+            raise AttributeError(
+                "`body_model` is read-only: use `model.attach_body_model(DIR_OR_MODULE)` to attach one and "
+                "`model(pixel_values, return_geometry=False)` for parameters only."
+            )
+        super().__setattr__(name, value)
+
+    def _apply(self, fn, recurse=True):
+        """Every `.to()`, `.cuda()`, `.half()`, `.bfloat16()`, ... (and a wrapper's) runs through here: the
+        network gets `fn`, the body model only follows the network's device, staying float32."""
+        super()._apply(fn, recurse)
+        if self._body_model is not None:
+            self._body_model.to(device=self.device)
         return self
 
     def _get_camera_translation(self, camera: torch.Tensor) -> torch.Tensor:
@@ -468,6 +527,7 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
         self,
         pixel_values: torch.Tensor,
         labels: dict | None = None,
+        return_geometry: bool = True,
         **kwargs,
     ) -> SmplestXMeshRecoveryOutput:
         r"""
@@ -475,12 +535,16 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
             [`SmplestXImageProcessor`] (already the nearest-downsampled 512x384 crop the original model sees).
         labels (`dict`, *optional*): training targets as described by `smplest_hf.models.smplest_x.losses.SmplestXLabels`; the
             outputs then carry `loss` and `loss_terms`. Needs an attached body model (the joint terms).
+        return_geometry (`bool`, *optional*, defaults to `True`): run the attached body model (if any) for
+            `vertices`, `joints` and `keypoints_2d`. `False` returns the parameters and cameras only and leaves the
+            body model untouched (e.g. to smooth parameters before skinning them); it cannot be used with `labels`.
         """
-        if labels is not None and self.body_model is None:
+        if labels is not None and (self._body_model is None or not return_geometry):
             raise ValueError(
                 "Training with `labels` needs an SMPL-X body model for the joint losses; attach one with "
                 "`model.attach_body_model(DIR)` or `from_pretrained(..., body_model_dir=DIR)` (DIR holds "
-                "`smplx/SMPLX_NEUTRAL.npz`; `smplest-x make-synthetic-body-model DIR` writes a synthetic one)."
+                "`smplx/SMPLX_NEUTRAL.npz`; `smplest-x make-synthetic-body-model DIR` writes a synthetic one), "
+                f"and keep return_geometry=True (got {return_geometry})."
             )
         encoder_outputs = self._forward_encoder(pixel_values, **kwargs)
         sequence = encoder_outputs.last_hidden_state
@@ -510,19 +574,8 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
             hidden_states=encoder_outputs.get("hidden_states"),
             attentions=encoder_outputs.get("attentions"),
         )
-        if self.body_model is not None:
-            # Skinning stays float32 under autocast (bf16 skinning is off by centimetres at metre-scale depths).
-            with torch.autocast(device_type=pixel_values.device.type, enabled=False):
-                body = self.body_model(
-                    global_orient=outputs.global_orient.float(),
-                    body_pose=outputs.body_pose.float(),
-                    left_hand_pose=outputs.left_hand_pose.float(),
-                    right_hand_pose=outputs.right_hand_pose.float(),
-                    jaw_pose=outputs.jaw_pose.float(),
-                    betas=outputs.betas.float(),
-                    expression=outputs.expression.float(),
-                    transl=outputs.camera_translation.float(),
-                )
+        if return_geometry and self._body_model is not None:
+            body = run_body_model(self._body_model, outputs)
             outputs.vertices = body.vertices
             outputs.joints = body.joints
             outputs.keypoints_2d = self._project_to_body_input(body.joints)
@@ -533,4 +586,4 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
         return outputs
 
 
-__all__ = ["SmplestXForHumanMeshRecovery", "SmplestXPreTrainedModel", "SmplestXMeshRecoveryOutput"]
+__all__ = ["SmplestXForHumanMeshRecovery", "SmplestXPreTrainedModel", "SmplestXMeshRecoveryOutput", "run_body_model"]
