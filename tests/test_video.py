@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
+from smplest_hf.models.smplest_x.geometry import axis_angle_to_quaternion, quaternion_to_axis_angle
 from smplest_hf.cli import main as cli_main
 from smplest_hf.export.animation import save_animated_glb, top_skin_weights
 from smplest_hf.export.gltf import OPENCV_TO_GLTF
@@ -25,8 +26,6 @@ from smplest_hf.video.smoothing import (
     OneEuroSettings,
     RotationFilter,
     SmoothingSettings,
-    axis_angle_to_quaternion,
-    quaternion_to_axis_angle,
     smooth_sequence,
 )
 from smplest_hf.video.tracking import PersonTracker

@@ -53,8 +53,8 @@ from .gltf import (
     camera_from_intrinsics,
     vertex_normals,
 )
+from ..models.smplest_x.geometry import axis_angle_to_quaternion, continuous_quaternions
 from ..models.smplest_x.smplx_layout import NUM_SMPLX_JOINTS, SMPLX_JOINT_NAMES
-from ..video.smoothing import axis_angle_to_quaternion, continuous_quaternions
 
 _FLOAT, _UNSIGNED_BYTE, _UNSIGNED_INT = 5126, 5121, 5125
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963

@@ -49,6 +49,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..models.smplest_x.geometry import project_points
+
 # One colour per person (RGB in [0, 1]), cycled: soft, distinguishable tones that read well over photographs.
 DEFAULT_COLORS = np.array(
     [
@@ -184,10 +186,10 @@ def render_meshes(
         raise ValueError(f"vertices of person {person} contain NaN or infinite values (vertex {bad - int(vertex_offsets[person])}); check the body model output before rendering.")
     face_person = torch.repeat_interleave(torch.arange(num_people, device=device), torch.tensor(face_counts, device=device))
     if (focal == focal[0]).all() and (center == center[0]).all():
-        camera = tuple(float(c) for c in (*focal[0], *center[0]))
+        camera = tuple(torch.as_tensor(c[0], device=device) for c in (focal, center))
     else:
         vertex_person = torch.repeat_interleave(torch.arange(num_people, device=device), torch.tensor(vertex_counts, device=device))
-        camera = tuple(torch.as_tensor(c, device=device).index_select(0, vertex_person) for c in (*focal.T, *center.T))
+        camera = tuple(torch.as_tensor(c, device=device).index_select(0, vertex_person) for c in (focal, center))
 
     triangles = _setup_triangles(all_vertices, all_faces, camera, height, width, float(near))
     if triangles is None:
@@ -317,17 +319,17 @@ def _setup_triangles(vertices, faces, camera, height, width, near) -> dict | Non
 
     Args:
         vertices: (V, 3) float64 camera-frame points. faces: (F, 3) int64 vertex ids.
-        camera: `(fx, fy, cx, cy)`, floats or (V,) per-vertex tensors.
+        camera: `(focal_length, principal_point)`, float64 tensors of shape (2,), or (V, 2) per vertex.
 
     The edge functions divided by the signed doubled area are the screen-space barycentric coordinates
     `lambda_i(x, y) = a_i x + b_i y + c_i` for either winding: inside <=> all three >= 0. Per-corner and
     per-edge values are (3, K) tensors (one torch call handles all three), per-triangle ones (K,).
     """
-    fx, fy, cx, cy = camera
-    x, y, z = vertices.T.contiguous()
+    z = vertices[:, 2]
     corner_ids = faces.T.reshape(-1)  # (3F,): all first corners, then all second, then all third
-    safe_z = torch.where(z > near, z, 1.0)
-    screen_x, screen_y = x / safe_z * fx + cx, y / safe_z * fy + cy
+    # Depth 1 for vertices behind the near plane keeps their (unused) projections finite: their triangles are culled.
+    safe_vertices = torch.cat((vertices[:, :2], torch.where(z > near, z, 1.0)[:, None]), dim=1)
+    screen_x, screen_y = project_points(safe_vertices, *camera).T
     corner_x, corner_y, corner_z = (values.index_select(0, corner_ids).view(3, -1) for values in (screen_x, screen_y, z))
     area2 = (corner_x[1] - corner_x[0]) * (corner_y[2] - corner_y[0]) - (corner_x[2] - corner_x[0]) * (corner_y[1] - corner_y[0])
     row_min = corner_y.amin(0).ceil_().clamp_(min=0)

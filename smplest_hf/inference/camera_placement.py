@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..models.smplest_x.geometry import project_points
+
 # The diagonal of a 36 x 24 mm film frame: "35 mm-equivalent" focal lengths are relative to it.
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 CAMERA_KINDS = ("box", "exif", "fov", "focal")
@@ -127,9 +129,10 @@ class CameraSpec:
 
 def project(points: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
     """(..., 3) camera-frame points -> (..., 2) pixels with `(fx, fy, cx, cy)` pinhole cameras ((4,) or
-    broadcastable (..., 4))."""
+    broadcastable (..., 4)): `geometry.project_points` (true depth, as the rasteriser draws) in this module's
+    intrinsics layout."""
     intrinsics = np.asarray(intrinsics, dtype=np.float64)
-    return points[..., :2] / points[..., 2:3] * intrinsics[..., :2] + intrinsics[..., 2:]
+    return project_points(points, intrinsics[..., :2], intrinsics[..., 2:])
 
 
 def solve_translation(points: np.ndarray, pixels: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:

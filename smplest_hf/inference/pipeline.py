@@ -313,13 +313,13 @@ class SmplestXPipeline:
         person_boxes, scores = [], []
         if boxes is not None:
             from ..models.smplest_x.cropping import boxes_xyxy_to_xywh
-            from ..models.smplest_x.image_processing_smplest_x import _as_box_array
+            from ..models.smplest_x.image_processing_smplest_x import as_box_array
 
             for index, (image, image_boxes) in enumerate(zip(images, boxes)):
                 if image_boxes is None:
                     person_boxes.append(_whole_image_box(image))
                 else:
-                    given = _as_box_array(image_boxes, index)
+                    given = as_box_array(image_boxes, index)
                     given = boxes_xyxy_to_xywh(given) if self.box_format == "xyxy" else given
                     person_boxes.append(_to_working_pixels(given, image.scale))
                 scores.append(None)
@@ -352,7 +352,7 @@ class SmplestXPipeline:
         """Set `vertices`, `joints` and `keypoints_2d` of each person (in place) from its parameters and camera,
         as `run` computes them: the body model in chunks of `batch_size` people, joints projected with the
         person's full-image camera. Does nothing without a body model."""
-        from ..models.smplest_x.image_processing_smplest_x import _project
+        from ..models.smplest_x.geometry import KEYPOINT_DEPTH_EPSILON, project_points
         from ..models.smplest_x.modeling_smplest_x import run_body_model
 
         if not people or not self.has_body_model:
@@ -366,7 +366,8 @@ class SmplestXPipeline:
 
             parameters = {name: stacked(name) for name in (*_PARAMETER_FIELDS, "camera_translation")}
             body = run_body_model(self.model.body_model, parameters)
-            keypoints = _project(body.joints.float(), stacked("focal_length"), stacked("principal_point"))
+            focal_length, principal_point = stacked("focal_length")[:, None], stacked("principal_point")[:, None]
+            keypoints = project_points(body.joints.float(), focal_length, principal_point, depth_epsilon=KEYPOINT_DEPTH_EPSILON)
             for index, person in enumerate(chunk):
                 person["vertices"] = body.vertices[index].float().cpu().numpy()
                 person["joints"] = body.joints[index].float().cpu().numpy()

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..models.smplest_x.geometry import align_quaternion_signs, axis_angle_to_quaternion, quaternion_to_axis_angle
+
 # (field, joints) of the rotation group, in the order they are stacked for the filter.
 ROTATION_FIELDS = (("global_orient", 1), ("body_pose", 21), ("left_hand_pose", 15), ("right_hand_pose", 15), ("jaw_pose", 1))
 CAMERA_FIELDS = (("box", 4), ("focal_length", 2), ("principal_point", 2))
@@ -102,43 +104,6 @@ class SmoothingSettings:
             raise ValueError(f"betas smoothing must be 'mean', a OneEuroSettings or None, got {self.betas!r}.")
         if not self.reset_after > 0:
             raise ValueError(f"reset_after must be a positive number of seconds, got {self.reset_after}.")
-
-
-# ---------------------------------------------------------------------------------------------- rotations
-def axis_angle_to_quaternion(axis_angle) -> np.ndarray:
-    """(..., 3) axis-angle -> (..., 4) unit quaternions (w, x, y, z), float64."""
-    axis_angle = np.asarray(axis_angle, dtype=np.float64)
-    half_angle = np.linalg.norm(axis_angle, axis=-1, keepdims=True) / 2
-    # sin(a/2) / a = sinc(a / (2 pi)) / 2 with NumPy's normalised sinc: exact and finite at a = 0.
-    return np.concatenate((np.cos(half_angle), axis_angle * (np.sinc(half_angle / np.pi) / 2)), axis=-1)
-
-
-def quaternion_to_axis_angle(quaternion) -> np.ndarray:
-    """(..., 4) quaternions (w, x, y, z), any length -> (..., 3) axis-angle with angles in [0, pi], float64."""
-    quaternion = np.asarray(quaternion, dtype=np.float64)
-    quaternion = quaternion * np.where(quaternion[..., :1] < 0, -1.0, 1.0)  # w >= 0: the angle is at most pi
-    vector = quaternion[..., 1:]
-    sin_half = np.linalg.norm(vector, axis=-1, keepdims=True)
-    angle = 2 * np.arctan2(sin_half, quaternion[..., :1])
-    # angle / sin(a/2) -> 2 / |q| as the angle -> 0.
-    scale = np.where(sin_half > 1e-12, angle / np.where(sin_half > 1e-12, sin_half, 1.0), 2 / np.linalg.norm(quaternion, axis=-1, keepdims=True))
-    return vector * scale
-
-
-def align_quaternion_signs(quaternions, reference) -> np.ndarray:
-    """Negate the quaternions (..., 4) whose dot product with `reference` (..., 4) is negative."""
-    quaternions = np.asarray(quaternions, dtype=np.float64)
-    dot = (quaternions * reference).sum(-1, keepdims=True)
-    return np.where(dot < 0, -quaternions, quaternions)
-
-
-def continuous_quaternions(quaternions, axis: int = 0) -> np.ndarray:
-    """A sequence of quaternions (..., 4) along `axis` with signs flipped so consecutive ones have a
-    non-negative dot product (the sign pattern that interpolates along the short way)."""
-    quaternions = np.moveaxis(np.asarray(quaternions, dtype=np.float64), axis, 0)
-    flips = np.where((quaternions[1:] * quaternions[:-1]).sum(-1, keepdims=True) < 0, -1.0, 1.0)
-    signs = np.concatenate((np.ones_like(flips[:1]), np.cumprod(flips, axis=0)))
-    return np.moveaxis(quaternions * signs, 0, axis)
 
 
 # ---------------------------------------------------------------------------------------------- filters
@@ -332,9 +297,5 @@ __all__ = [
     "RotationFilter",
     "SmoothingSettings",
     "TrackSmoother",
-    "align_quaternion_signs",
-    "axis_angle_to_quaternion",
-    "continuous_quaternions",
-    "quaternion_to_axis_angle",
     "smooth_sequence",
 ]
