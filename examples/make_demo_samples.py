@@ -8,7 +8,7 @@ trained on (its training data use small seeds; see `smplest_hf/demo_model/README
 import json
 from pathlib import Path
 
-from ..export.atomic import write_bytes_atomic
+from smplest_hf.export.atomic import write_bytes_atomic
 
 SAMPLE_SEED = 90210  # held out: not a training or validation seed of the demo model
 SAMPLE_IMAGE_SIZE = (480, 640)
