@@ -13,7 +13,7 @@ model (same sizes as SMPL-X) unless `--body-model DIR` is given. Each configurat
 `--repeats` times; the medians are reported. The baseline in the same run is the tiny preset.
 
 Video (`--video-frames N`, default 16; 0 skips it): the first preset on an N-frame 640x480 H.264 video through
-`SmplestXPipeline.process_video` (decode, crop, model, track, smooth, postprocess = meshes from the smoothed
+`smplest_hf.video.pipeline.process_video` (decode, crop, model, track, smooth, postprocess = meshes from the smoothed
 parameters) plus the overlay (render) and its H.264 encoding (encode), with smoothing on and off. The people's
 boxes are given (each walking slowly across the frame, so tracks are stable as in real footage): detection costs
 per frame what it costs per image (table above) and would only blur the video-specific stages.
@@ -121,6 +121,7 @@ def measure_video(pipeline, path: Path, boxes, repeats: int, smoothing: bool) ->
     """Median seconds per video stage over `repeats` runs (after one warm-up run): the pipeline's stages plus
     rendering the overlay and encoding it."""
     from smplest_hf.export.results import render_overlay
+    from smplest_hf.video.pipeline import process_video
     from smplest_hf.video.video_io import VideoWriter
 
     runs = []
@@ -130,7 +131,7 @@ def measure_video(pipeline, path: Path, boxes, repeats: int, smoothing: bool) ->
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
             writer = VideoWriter(Path(folder) / "overlay.mp4", fps=30)
-            for frame in pipeline.process_video(path, boxes=boxes, smoothing=smoothing):
+            for frame in process_video(pipeline, path, boxes=boxes, smoothing=smoothing):
                 render_start = time.perf_counter()
                 overlay = render_overlay(frame.image.pixels, frame.people, pipeline.faces, frame.image.scale)
                 encode_start = time.perf_counter()

@@ -6,9 +6,9 @@ trained on (its training data use small seeds; see `smplest_hf/demo_model/README
 """
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from smplest_hf.export.atomic import write_bytes_atomic
 
 SAMPLE_SEED = 90210  # held out: not a training or validation seed of the demo model
 SAMPLE_IMAGE_SIZE = (480, 640)
@@ -26,15 +26,9 @@ def main() -> None:
         image_bytes.setdefault(path, (name, image["bytes"]))
         boxes.setdefault(image_bytes[path][0], []).append([round(float(v), 1) for v in box])
     for name, data in image_bytes.values():
-        _write_atomic(directory / name, data)
-    _write_atomic(directory / "boxes.json", (json.dumps(boxes, indent=1) + "\n").encode())
+        write_bytes_atomic(directory / name, data)
+    write_bytes_atomic(directory / "boxes.json", (json.dumps(boxes, indent=1) + "\n").encode())
     print(f"wrote {len(image_bytes)} images with {sum(map(len, boxes.values()))} people to {directory}")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as file:
-        file.write(data)
-    os.replace(file.name, path)
 
 
 if __name__ == "__main__":

@@ -58,8 +58,8 @@ from smplest_hf.training import (
     save_model_directory,
     select_trackers,
     warmup_cosine_schedule,
-    write_json_atomically,
 )
+from smplest_hf.export.atomic import write_json_atomic
 from smplest_hf.training.checkpointing import TRAINER_STATE_FILE, TRAINING_STATE_DIR
 
 logger = logging.getLogger("train")
@@ -250,7 +250,7 @@ def save_checkpoint(accelerator, model, processor, config, step, epoch, batches_
     if accelerator.is_main_process:
         state = {"step": step, "epoch": epoch, "batches_in_epoch": batches_in_epoch, "metrics": metrics,
                  "num_processes": accelerator.num_processes, "config": config.to_dict()}  # fmt: skip
-        write_json_atomically(temporary / TRAINER_STATE_FILE, state)
+        write_json_atomic(temporary / TRAINER_STATE_FILE, state, sort_keys=True)
         if final.exists():
             shutil.rmtree(final)
         temporary.rename(final)
@@ -427,7 +427,7 @@ def train(config: TrainingConfig) -> dict:
         "parameter_sha256_per_process": digests, "config": config.to_dict(),
     }  # fmt: skip
     if accelerator.is_main_process:
-        write_json_atomically(output_dir / "training_summary.json", summary)
+        write_json_atomic(output_dir / "training_summary.json", summary, sort_keys=True)
     # Drop the DDP wrapper while the process group is still registered. Otherwise its Reducer holds the group's
     # last reference and destroys it with the GIL held, joining Gloo threads that may need the GIL to free a
     # finished all-gather's tensors: an intermittent hang at exit (seen under load; torch 2.13, gloo).

@@ -11,10 +11,11 @@ the source and what was not converted or skipped.
 """
 
 import json
-import os
 from pathlib import Path
 
 from huggingface_hub import DatasetCardData
+
+from smplest_hf.export.atomic import write_text_atomic
 
 from .schema import KEYPOINT_CONVENTION, SCHEMA_VERSION, field_table_markdown
 from .sharding import DATA_DIR, STATE_DIR, completed_splits, read_split_records
@@ -166,10 +167,7 @@ def write_dataset_card(out_dir, *, pretty_name: str = None, tags=()) -> Path:
         title=title, splits_table="\n".join(table), provenance="\n\n".join(provenance), licence=licence
     )
     path = out_dir / "README.md"
-    tmp = out_dir / STATE_DIR / f"README.md.{os.getpid()}.tmp"
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
-    os.replace(tmp, path)
+    write_text_atomic(path, f"---\n{card_data.to_yaml()}\n---\n\n{body}")
     return path
 
 

@@ -26,7 +26,6 @@ worker process and returns the shard's columns. Example::
 """
 
 import json
-import os
 import re
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -39,9 +38,12 @@ from datasets import config as datasets_config
 from datasets.arrow_writer import ParquetWriter
 from tqdm.auto import tqdm
 
+from smplest_hf.export.atomic import PendingFile, write_json_atomic
+
 
 DATA_DIR = "data"
 STATE_DIR = ".conversion"
+TMP_DIR = "tmp"  # in STATE_DIR: shards being written (`data/` only ever holds whole shards)
 _SHARD_NAME = re.compile(r"^(?P<split>[A-Za-z0-9_.]+?)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 _ROWS_PER_ROW_GROUP = datasets_config.PARQUET_ROW_GROUP_SIZE_FOR_IMAGE_DATASETS  # rows hold whole images
@@ -126,33 +128,22 @@ def read_split_records(out_dir, split: str, num_shards: int) -> list:
     return records
 
 
-def _write_json_atomically(path: Path, value, tmp_dir: Path) -> None:
-    tmp = tmp_dir / f"{path.name}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(value, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-
-
 def _build_and_write_shard(build_rows, payload, features, out_dir: str, split: str, index: int, num_shards: int):
     """Worker side: build one shard's rows, write them to a temp file, move record and shard into place."""
     out_dir = Path(out_dir)
     rows = build_rows(payload)
     name = shard_file_name(split, index, num_shards)
-    tmp_dir = out_dir / STATE_DIR / "tmp"
-    tmp_path = tmp_dir / f"{name}.{os.getpid()}.tmp"
-    try:
+    with PendingFile(out_dir / DATA_DIR / name, folder=out_dir / STATE_DIR / TMP_DIR) as shard:
         # datasets' own Parquet writer: the same Arrow types, `huggingface` schema metadata (so Array2D and
         # Image come back on load), row-group size and content-defined chunking as `push_to_hub` writes.
-        writer = ParquetWriter(features=features, path=str(tmp_path), writer_batch_size=_ROWS_PER_ROW_GROUP)
+        writer = ParquetWriter(features=features, path=str(shard.temporary), writer_batch_size=_ROWS_PER_ROW_GROUP)
         try:
             writer.write_batch(rows.columns)
             writer.finalize()
         finally:
             writer.close()
         record = {"num_rows": rows.num_rows, "skipped": rows.skipped}
-        _write_json_atomically(out_dir / STATE_DIR / (name[: -len(".parquet")] + ".json"), record, tmp_dir)
-        os.replace(tmp_path, out_dir / DATA_DIR / name)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+        write_json_atomic(out_dir / STATE_DIR / (name[: -len(".parquet")] + ".json"), record, indent=1, sort_keys=True)
     return index, rows.num_rows, rows.skipped
 
 
@@ -166,10 +157,10 @@ def _worker_context():
 def _prepare_directory(out_dir: Path, split: str, num_shards: int, settings: dict) -> set:
     """Create the layout, check a previous run used the same settings, and return the finished shard indices."""
     (out_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
-    state_dir, tmp_dir = out_dir / STATE_DIR, out_dir / STATE_DIR / "tmp"
+    state_dir, tmp_dir = out_dir / STATE_DIR, out_dir / STATE_DIR / TMP_DIR
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in tmp_dir.iterdir():  # of a killed run of this split: never renamed, so never whole
-        if leftover.name.startswith((f"{split}-", f"{split}.")):
+    for leftover in [*tmp_dir.glob("*.tmp"), *state_dir.glob(".*.tmp")]:  # of a killed run: never renamed, never whole
+        if leftover.name.lstrip(".").startswith((f"{split}-", f"{split}.")):
             leftover.unlink()
 
     done, foreign = set(), []
@@ -193,7 +184,7 @@ def _prepare_directory(out_dir: Path, split: str, num_shards: int, settings: dic
             f"{out_dir / DATA_DIR} holds shards of split {split!r} from a run with another shard count "
             f"({foreign[0]}, ...), this run writes {num_shards}. Delete them or use a new output directory."
         )
-    _write_json_atomically(settings_path, settings, state_dir / "tmp")
+    write_json_atomic(settings_path, settings, indent=1, sort_keys=True)
     return done
 
 

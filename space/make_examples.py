@@ -18,13 +18,14 @@ Output (each file well under the Space's size budget: images < 200 KB, the video
 """
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from smplest_hf.export.atomic import write_bytes_atomic
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 SEED = 2024  # fixed: the committed files are reproducible
@@ -58,7 +59,7 @@ def write_example_images(directory: Path, body_model_dir) -> list[Path]:
         posed = pose_people([scene], body_model_dir)
         vertices = posed["vertices"] + place_people(posed["vertices"], [scene], size)[:, None]
         image = render_scene(scene, vertices, faces, size, scene_background(scene, size)).image
-        written.append(_write_atomic(directory / name, _jpeg(image)))
+        written.append(write_bytes_atomic(directory / name, _jpeg(image)))
     return written
 
 
@@ -105,7 +106,7 @@ def write_example_video(directory: Path, body_model_dir) -> Path:
         render_scene(start_scene, vertices[index : index + 1], body_model.faces.numpy(), VIDEO_SIZE, background).image
         for index in range(VIDEO_FRAMES)
     ]
-    return _write_atomic(directory / VIDEO_NAME, encode_h264(frames, VIDEO_FPS))
+    return write_bytes_atomic(directory / VIDEO_NAME, encode_h264(frames, VIDEO_FPS))
 
 
 def encode_h264(frames: list[np.ndarray], fps: int, crf: int = 26) -> bytes:
@@ -132,14 +133,6 @@ def _jpeg(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
     return buffer.getvalue()
-
-
-def _write_atomic(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-    return path
 
 
 def main(argv=None) -> int:

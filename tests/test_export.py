@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from smplest_hf.cli import main as cli_main
+from smplest_hf.export.atomic import atomic_file
 from smplest_hf.export.results import (
-    atomic_file,
     camera_metadata,
     export_image_results,
     keypoints_record,

@@ -28,6 +28,7 @@ from smplest_hf.video.smoothing import (
     SmoothingSettings,
     smooth_sequence,
 )
+from smplest_hf.video.pipeline import process_video
 from smplest_hf.video.tracking import PersonTracker
 from smplest_hf.video.video_io import (
     VideoReader,
@@ -552,7 +553,7 @@ def test_animated_glb_reproduces_the_joints(body_model, tmp_path):
 def test_process_video_tracks_smooths_and_batches(pipeline, synthetic_video):
     path, boxes = synthetic_video
     flipped = [frame_boxes[::-1] if index % 2 else frame_boxes for index, frame_boxes in enumerate(boxes)]  # order changes
-    raw = list(pipeline.process_video(path, boxes=flipped, smoothing=False, frames_per_batch=4))
+    raw = list(process_video(pipeline, path, boxes=flipped, smoothing=False, frames_per_batch=4))
     assert [frame.index for frame in raw] == list(range(FRAMES))
     np.testing.assert_allclose([frame.time for frame in raw], np.arange(FRAMES) / float(FPS))
     # The left person keeps one id whatever the order of the boxes.
@@ -569,7 +570,7 @@ def test_process_video_tracks_smooths_and_batches(pipeline, synthetic_video):
             for name in ("body_pose", "camera_translation", "vertices", "keypoints_2d"):
                 np.testing.assert_allclose(person[name], alone[name], rtol=1e-4, atol=1e-3 if name == "keypoints_2d" else 1e-5)
 
-    smoothed = list(pipeline.process_video(path, boxes=flipped, frames_per_batch=4))
+    smoothed = list(process_video(pipeline, path, boxes=flipped, frames_per_batch=4))
     by_track = {}
     for frame in smoothed:
         for person in frame.people:
@@ -602,7 +603,7 @@ def test_keypoint_tracking_and_a_known_camera_keep_meshes_on_the_smoothed_parame
     still return meshes made from the smoothed parameters, and placed people keep the given camera in every frame."""
     path, boxes = synthetic_video
     placed = SmplestXPipeline(pipeline.model, processor=pipeline.processor, detector="none", camera=f"focal:{FOCAL}")
-    frames = list(placed.process_video(path, boxes=boxes, tracker=PersonTracker(keypoint_weight=0.5), frames_per_batch=4))
+    frames = list(process_video(placed, path, boxes=boxes, tracker=PersonTracker(keypoint_weight=0.5), frames_per_batch=4))
     assert sum(len(frame.people) for frame in frames) == 2 * FRAMES
     centre = ((WIDTH - 1) / 2, (HEIGHT - 1) / 2)
     for frame in frames:

@@ -29,7 +29,6 @@ Multi-GPU: ``accelerate launch examples/evaluate.py MODEL --benchmarks ...`` (sa
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..export.atomic import write_text_atomic
 from .benchmarks import PAPER_MPE_BENCHMARKS, Benchmark, get_benchmark
 from ..models.smplest_x.body_model import NUM_BETAS, NUM_EXPRESSION_COEFFS, SmplxBodyModel, resolve_smplx_directory
 from ..models.smplest_x.cropping import crop_affine_matrices, invert_affine_matrices
@@ -178,8 +178,8 @@ class EvaluationReport:
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         json_path, markdown_path = output_dir / RESULTS_JSON, output_dir / RESULTS_MARKDOWN
-        _write_text_atomically(json_path, json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
-        _write_text_atomically(markdown_path, self.to_markdown())
+        write_text_atomic(json_path, json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+        write_text_atomic(markdown_path, self.to_markdown())
         return json_path, markdown_path
 
     def eval_results(self) -> list:
@@ -237,7 +237,7 @@ def update_model_card(report: EvaluationReport, model_location) -> str:
     card.data.eval_results = kept + new_entries
     card.data.model_name = card.data.model_name or path.resolve().name or "SMPLest-X"
     if path.is_dir():
-        _write_text_atomically(readme, str(card))
+        write_text_atomic(readme, str(card))
         return str(readme)
     card.push_to_hub(str(model_location), commit_message="Update evaluation results (model-index)")
     return str(model_location)
@@ -696,23 +696,6 @@ def _format_mm(value: float) -> str:
 def _dataset_type(result: BenchmarkResult) -> str:
     # model-index wants a Hub dataset id; a local directory is named by the benchmark instead.
     return result.name if Path(result.dataset).exists() else result.dataset
-
-
-def _write_text_atomically(path: str | Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename it over ``path``: readers see old or new, never half."""
-    path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file private (0600); give it the replaced file's mode, or the usual 0644.
-        os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 __all__ = [

@@ -322,7 +322,7 @@ def _visibility_keys(frames: np.ndarray, frame_count: int | None):
 
 def save_animated_glb(path, tracks: list[dict], body_model, fps: float, **kwargs) -> Path:
     """`animated_glb_bytes(...)` written atomically to `path`."""
-    from .results import write_bytes_atomic
+    from .atomic import write_bytes_atomic
 
     return write_bytes_atomic(path, animated_glb_bytes(tracks, body_model, fps, **kwargs))
 

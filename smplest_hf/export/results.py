@@ -1,7 +1,7 @@
 """Writing pipeline results to files: SMPL-X parameters, camera JSON, meshes, glTF scenes, keypoints, overlays.
 
-Every file is written to a temporary file in the destination folder and moved into place with `os.replace`, so
-a file either appears complete or not at all (no half-written outputs after an error or a kill).
+Every file is written through `atomic.write_bytes_atomic`: it appears complete or not at all (no half-written
+outputs after an error or a kill), with the user's usual permissions.
 
 Formats (one person = one dict from `SmplestXPipeline`):
 
@@ -13,10 +13,10 @@ Formats (one person = one dict from `SmplestXPipeline`):
 - `.json` beside it: the camera (`focal_length`, `principal_point`, 3x3 `intrinsics`, OpenCV axes), the boxes,
   the detector score and the image size;
 - `.obj` (text) / `.ply` (binary little-endian) meshes in the OpenCV camera frame (metres);
-- `.glb` scene of all people of an image (axes converted to glTF, see `export_gltf`);
+- `.glb` scene of all people of an image (axes converted to glTF, see `gltf`);
 - keypoints `.json`: per person the 137 2D keypoints in original-image pixels with their names
   (`joint_sets.SUPERVISION_JOINT_NAMES`);
-- overlay `.png`: the shaded meshes over the image (`rendering.render_meshes`).
+- overlay `.png`: the shaded meshes over the image (`rasterizer.render_meshes`).
 
 ```python
 >>> from smplest_hf.export.results import save_smplx_npz, save_obj
@@ -25,59 +25,22 @@ Formats (one person = one dict from `SmplestXPipeline`):
 ```
 """
 
-import contextlib
 import io
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..models.smplest_x.smplx_layout import SUPERVISION_JOINT_NAMES
+from .atomic import write_bytes_atomic, write_json_atomic
 
 OUTPUT_KINDS = ("params", "mesh", "glb", "overlay", "keypoints")
-# kind -> whether it needs vertices (a body model); "anim" (animated glTF) is for videos (`video_inference`).
+MESH_FORMATS = ("obj", "ply")
+# The folder of each output kind inside an output directory.
+OUTPUT_FOLDERS = {"params": "params", "mesh": "meshes", "glb": "glb", "overlay": "overlays", "keypoints": "keypoints",
+                  "anim": "anim"}  # fmt: skip
+# kind -> whether it needs vertices (a body model); "anim" (animated glTF) is for videos (`video.video_file`).
 _NEEDS_BODY_MODEL = {"params": False, "mesh": True, "glb": True, "overlay": True, "keypoints": True, "anim": True}
 CAMERA_CONVENTION = "OpenCV pinhole: x right, y down, z forward (metres); pixel (u, v) = (fx * X / Z + cx, fy * Y / Z + cy)"
-
-
-# ---------------------------------------------------------------------------------------------- atomic files
-@contextlib.contextmanager
-def atomic_file(path):
-    """Yield a binary file object; on success it replaces `path` atomically, on error nothing is left behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            yield handle
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
-
-
-def write_bytes_atomic(path, data: bytes) -> Path:
-    with atomic_file(path) as handle:
-        handle.write(data)
-    return Path(path)
-
-
-def save_json(path, content) -> Path:
-    """`content` as indented UTF-8 JSON (NumPy arrays and scalars become lists and numbers)."""
-    return write_bytes_atomic(path, (json.dumps(content, indent=2, default=_json_default) + "\n").encode("utf-8"))
-
-
-def _json_default(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"Cannot write {type(value).__name__} to JSON.")
 
 
 # ---------------------------------------------------------------------------------------------- parameters
@@ -151,11 +114,12 @@ def save_ply(path, vertices, faces) -> Path:
 
 
 def save_scene_glb(path, people: list[dict], faces, image_size=None, colors=None) -> Path:
-    """All people of one image in one `.glb` (camera frame converted to glTF axes, see `export_gltf`).
+    """All people of one image in one `.glb` (camera frame converted to glTF axes, see `gltf`).
 
     A perspective camera at the origin is added when `image_size` is given. SMPLest-X gives each person its own
     full-image focal length (its crop camera scaled to its box); glTF has one camera, so it uses the median focal
-    length of the people (and is centred: glTF cameras have no principal point).
+    length of the people (and is centred: glTF cameras have no principal point). `colors`: (people, 3) RGB in
+    [0, 1]; default: `people_colors`.
     """
     from .gltf import camera_from_intrinsics, glb_bytes
     from .rasterizer import DEFAULT_COLORS
@@ -165,6 +129,8 @@ def save_scene_glb(path, people: list[dict], faces, image_size=None, colors=None
         focal = np.median(np.stack([np.asarray(person["focal_length"], float) for person in people]), axis=0)
         camera = camera_from_intrinsics(focal, image_size)
     if colors is None:
+        colors = people_colors(people)
+    if colors is None:
         colors = DEFAULT_COLORS[np.arange(len(people)) % len(DEFAULT_COLORS)]
     data = glb_bytes(
         [person["vertices"] for person in people], faces, names=[f"person_{index}" for index in range(len(people))],
@@ -173,10 +139,30 @@ def save_scene_glb(path, people: list[dict], faces, image_size=None, colors=None
     return write_bytes_atomic(path, data)
 
 
+def track_colors(track_ids) -> np.ndarray:
+    """(K, 3) RGB in [0, 1]: the same colour for a track in every frame (and in the animated glb)."""
+    from .rasterizer import DEFAULT_COLORS
+
+    return DEFAULT_COLORS[np.asarray(track_ids, dtype=np.int64).reshape(-1) % len(DEFAULT_COLORS)]
+
+
+def people_colors(people: list[dict]) -> np.ndarray | None:
+    """Tracked people (with `track_id`, from a video) -> `track_colors` of their ids; otherwise None: renderers
+    then cycle `rasterizer.DEFAULT_COLORS` by position."""
+    if not people or "track_id" not in people[0]:
+        return None
+    return track_colors([person["track_id"] for person in people])
+
+
 # ---------------------------------------------------------------------------------------------- 2D outputs
-def keypoints_record(people: list[dict], image_size=None, image_name: str | None = None) -> dict:
-    """The 2D keypoints of every person of one image, with the joint names, as saved to JSON."""
-    return {
+def keypoints_record(people: list[dict], image_size=None, image_name: str | None = None, video_frame=None) -> dict:
+    """The 2D keypoints of every person of one image, with the joint names, as saved to JSON.
+
+    `video_frame`: (frame number, seconds) when the image is a video frame; the record then starts with `frame`
+    and `time`. Tracked people also get their `track_id`.
+    """
+    record = {} if video_frame is None else {"frame": video_frame[0], "time": video_frame[1]}
+    return record | {
         "image": image_name,
         "image_size": None if image_size is None else [int(image_size[0]), int(image_size[1])],
         "coordinates": "original-image pixels (x right, y down; pixel centres at integers)",
@@ -187,6 +173,7 @@ def keypoints_record(people: list[dict], image_size=None, image_name: str | None
                 "box_xywh": np.asarray(person["box"], float).tolist(),
                 "score": person.get("score"),
                 "keypoints_2d": np.round(np.asarray(person["keypoints_2d"], float), 3).tolist(),
+                **({"track_id": person["track_id"]} if "track_id" in person else {}),
             }
             for index, person in enumerate(people)
         ],
@@ -197,12 +184,14 @@ def render_overlay(pixels: np.ndarray, people: list[dict], faces, scale: float =
     """(H, W, 3) uint8 image with the people's shaded meshes drawn over it.
 
     `scale` is `LoadedImage.scale`: the people's cameras are in original-image pixels, `pixels` may be shrunk.
-    `colors`: (people, 3) RGB in [0, 1] (default: `rendering.DEFAULT_COLORS` cycled).
+    `colors`: (people, 3) RGB in [0, 1] (default: `people_colors`).
     """
     from .rasterizer import render_meshes
 
     if not people:
         return np.array(pixels, copy=True)
+    if colors is None:
+        colors = people_colors(people)
     focal = np.stack([np.asarray(person["focal_length"], np.float64) for person in people]) / scale
     center = (np.stack([np.asarray(person["principal_point"], np.float64) for person in people]) + 0.5) / scale - 0.5
     vertices = np.stack([np.asarray(person["vertices"], np.float64) for person in people])
@@ -216,6 +205,9 @@ def save_image(path, pixels: np.ndarray) -> Path:
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(buffer, format="PNG")
     return write_bytes_atomic(path, buffer.getvalue())
+
+
+_MESH_WRITERS = {"obj": save_obj, "ply": save_ply}
 
 
 # ---------------------------------------------------------------------------------------------- one image
@@ -233,15 +225,21 @@ def kinds_needing_body_model(kinds) -> list[str]:
     return [kind for kind in kinds if _NEEDS_BODY_MODEL[kind]]
 
 
-def export_image_results(directory, stem: str, image, people: list[dict], faces=None, kinds=OUTPUT_KINDS) -> list[Path]:
-    """Write the chosen outputs of one image under `directory` and return the written paths.
+def export_image_results(
+    directory, stem: str, image, people: list[dict], faces=None, kinds=OUTPUT_KINDS, *, video_frame=None,
+    mesh_formats=MESH_FORMATS,
+) -> list[Path]:
+    """Write the chosen outputs of one image (or video frame) under `directory` and return the written paths.
 
     Layout: `params/<stem>_<k>.npz` + `.json`, `meshes/<stem>_<k>.obj` + `.ply`, `glb/<stem>.glb`,
-    `keypoints/<stem>.json`, `overlays/<stem>.png` (k = person index). An image without people still gets its
-    keypoints JSON (empty list), glb (empty scene) and overlay (the image itself).
+    `keypoints/<stem>.json`, `overlays/<stem>.png`; k is the person's index, or `track_<id>` for tracked people
+    (with `track_id`). An image without people still gets its keypoints JSON (empty list), glb (empty scene) and
+    overlay (the image itself).
 
     Args:
         image: the `LoadedImage` the people were recovered from (for its size, pixels and name).
+        video_frame: (frame number, seconds) of a video frame, written in its keypoints record.
+        mesh_formats: the mesh files per person, a subset of `MESH_FORMATS`.
     """
     directory = Path(directory)
     kinds = parse_output_kinds(kinds)
@@ -249,39 +247,45 @@ def export_image_results(directory, stem: str, image, people: list[dict], faces=
     if missing:
         raise ValueError(f"Outputs {','.join(missing)} need meshes: give the pipeline an SMPL-X body model.")
     size, name = image.original_size, image.name
+    folders = {kind: directory / OUTPUT_FOLDERS[kind] for kind in kinds}
     written = []
     for index, person in enumerate(people):
-        base = f"{stem}_{index}"
+        base = f"{stem}_track_{person['track_id']}" if "track_id" in person else f"{stem}_{index}"
         if "params" in kinds:
-            written.append(save_smplx_npz(directory / "params" / f"{base}.npz", person))
-            written.append(save_json(directory / "params" / f"{base}.json", camera_metadata(person, size, name)))
+            written.append(save_smplx_npz(folders["params"] / f"{base}.npz", person))
+            written.append(write_json_atomic(folders["params"] / f"{base}.json", camera_metadata(person, size, name)))
         if "mesh" in kinds:
-            written.append(save_obj(directory / "meshes" / f"{base}.obj", person["vertices"], faces))
-            written.append(save_ply(directory / "meshes" / f"{base}.ply", person["vertices"], faces))
+            for suffix in mesh_formats:
+                written.append(_MESH_WRITERS[suffix](folders["mesh"] / f"{base}.{suffix}", person["vertices"], faces))
     if "glb" in kinds:
-        written.append(save_scene_glb(directory / "glb" / f"{stem}.glb", people, faces if faces is not None else np.zeros((0, 3), np.int64), size))
+        scene_faces = faces if faces is not None else np.zeros((0, 3), np.int64)
+        written.append(save_scene_glb(folders["glb"] / f"{stem}.glb", people, scene_faces, size))
     if "keypoints" in kinds:
-        written.append(save_json(directory / "keypoints" / f"{stem}.json", keypoints_record(people, size, name)))
+        record = keypoints_record(people, size, name, video_frame)
+        written.append(write_json_atomic(folders["keypoints"] / f"{stem}.json", record))
     if "overlay" in kinds:
-        written.append(save_image(directory / "overlays" / f"{stem}.png", render_overlay(image.pixels, people, faces, image.scale)))
+        overlay = render_overlay(image.pixels, people, faces, image.scale)
+        written.append(save_image(folders["overlay"] / f"{stem}.png", overlay))
     return written
 
 
 __all__ = [
     "CAMERA_CONVENTION",
+    "MESH_FORMATS",
+    "OUTPUT_FOLDERS",
     "OUTPUT_KINDS",
-    "atomic_file",
     "camera_metadata",
     "export_image_results",
     "keypoints_record",
     "kinds_needing_body_model",
     "parse_output_kinds",
+    "people_colors",
     "render_overlay",
     "save_image",
-    "save_json",
     "save_obj",
     "save_ply",
     "save_scene_glb",
     "save_smplx_npz",
     "smplx_parameters",
+    "track_colors",
 ]

@@ -1,9 +1,8 @@
 """Inference over image files into an output folder, all or nothing: what `smplest-x infer` runs.
 
-Outputs are first written to a hidden staging folder inside OUTPUT_DIR; only when every image succeeded are the
-files moved into place (each with `os.replace`) and `results.json` written last. On any error (or Ctrl-C) the
-staging folder is removed, and so is OUTPUT_DIR if this run created it, so a failed run leaves no partial
-results behind.
+Outputs are first written to a hidden staging folder inside OUTPUT_DIR (`export.atomic.staged_run`); only when
+every image succeeded are the files moved into place, `results.json` last. On any error (or Ctrl-C) the staging
+folder is removed, and so is OUTPUT_DIR if this run created it, so a failed run leaves no partial results behind.
 
 ```python
 >>> from smplest_hf.inference.image_files import collect_image_files, infer_image_files
@@ -12,15 +11,12 @@ results behind.
 ```
 """
 
-import contextlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
-from ..export.results import export_image_results, parse_output_kinds, save_json
+from ..export.atomic import staged_run, write_json_atomic
+from ..export.results import export_image_results, parse_output_kinds
 from .image_io import ImageReadError, image_file_extensions
 
 SUMMARY_FILE = "results.json"
@@ -95,31 +91,19 @@ def check_box_list(boxes, owner: str, path: Path) -> None:
         raise ValueError(f"Boxes for {owner} in {str(path)!r} must be a list of [x, y, w, h] number lists, got {boxes!r}.")
 
 
-@contextlib.contextmanager
-def _staging_folder(output_dir: Path):
-    """A hidden folder in `output_dir` for this run's files; removed (with `output_dir` if new) on failure."""
-    created = not output_dir.exists()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".smplest_x_partial_", dir=output_dir))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created:
-            with contextlib.suppress(OSError):
-                output_dir.rmdir()  # only when empty
-        raise
-    shutil.rmtree(staging, ignore_errors=True)
+def run_settings(pipeline, boxes_given: bool) -> dict:
+    """How `pipeline` ran, for a run summary: device, dtype, where the people came from, camera."""
+    return {
+        "device": str(pipeline.device),
+        "dtype": str(pipeline.dtype).removeprefix("torch."),
+        "detector": "given boxes" if boxes_given else ("whole image" if pipeline.detector is None else pipeline.detector.name),
+        "camera": str(pipeline.camera),
+    }
 
 
-def _move_into_place(staging: Path, output_dir: Path) -> None:
-    """Move every staged file into `output_dir`, the summary last (its presence marks a complete run)."""
-    sources = [source for source in sorted(staging.rglob("*")) if source.is_file() and source.name != SUMMARY_FILE]
-    for source in [*sources, staging / SUMMARY_FILE]:
-        if source.is_file():
-            target = output_dir / source.relative_to(staging)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
+def stage_seconds(timings: dict, **more: float) -> dict:
+    """`pipeline.timings` plus the run's own stages (`export`, ...), rounded to milliseconds."""
+    return {name: round(value, 3) for name, value in {**timings, **more}.items()}
 
 
 def infer_image_files(pipeline, files: list[Path], output_dir, kinds=("params",), boxes=None, progress: bool = True) -> dict:
@@ -140,16 +124,13 @@ def infer_image_files(pipeline, files: list[Path], output_dir, kinds=("params",)
     from tqdm.auto import tqdm
 
     kinds = parse_output_kinds(kinds)
-    output_dir = Path(output_dir).expanduser()
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ValueError(f"Output {str(output_dir)!r} exists and is not a folder.")
     stems = output_stems(files)
     faces = pipeline.faces
     start = time.perf_counter()
     pipeline.timings = dict.fromkeys(pipeline.timings, 0.0)
     export_seconds = 0.0
     images_summary = []
-    with _staging_folder(output_dir) as staging:
+    with staged_run(Path(output_dir).expanduser(), last=SUMMARY_FILE) as staging:
         bar = tqdm(total=len(files), unit="image", disable=None if progress else True, desc="smplest-x infer")
         for first in range(0, len(files), pipeline.batch_size):
             chunk = slice(first, first + pipeline.batch_size)
@@ -174,16 +155,22 @@ def infer_image_files(pipeline, files: list[Path], output_dir, kinds=("params",)
             "people": sum(entry["people"] for entry in images_summary),
             "outputs": list(kinds),
             "seconds": round(seconds, 3),
-            "stage_seconds": {**{name: round(value, 3) for name, value in pipeline.timings.items()}, "export": round(export_seconds, 3)},
-            "device": str(pipeline.device),
-            "dtype": str(pipeline.dtype).removeprefix("torch."),
-            "detector": "given boxes" if boxes is not None else ("whole image" if pipeline.detector is None else pipeline.detector.name),
-            "camera": str(pipeline.camera),
+            "stage_seconds": stage_seconds(pipeline.timings, export=export_seconds),
+            **run_settings(pipeline, boxes_given=boxes is not None),
             "results": images_summary,
         }
-        save_json(staging / SUMMARY_FILE, summary)
-        _move_into_place(staging, output_dir)
+        write_json_atomic(staging / SUMMARY_FILE, summary)
     return summary
 
 
-__all__ = ["SUMMARY_FILE", "collect_image_files", "infer_image_files", "output_stems", "read_boxes_file"]
+__all__ = [
+    "SUMMARY_FILE",
+    "check_box_list",
+    "collect_image_files",
+    "infer_image_files",
+    "output_stems",
+    "read_boxes_file",
+    "read_boxes_json",
+    "run_settings",
+    "stage_seconds",
+]

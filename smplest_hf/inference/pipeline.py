@@ -13,14 +13,7 @@
 ((10475, 3), (137, 2))
 ```
 
-Videos: `pipe.process_video("clip.mp4")` yields one `VideoFrameResult` per frame; frames are decoded in batches,
-all people of a batch of frames go through detection and the model together, people get stable `track_id`s
-(`tracking.PersonTracker`) and their parameters are smoothed along each track (`smoothing`, on by default):
-
-```python
->>> for frame in pipe.process_video("clip.mp4"):                             # doctest: +SKIP
-...     print(frame.index, [person["track_id"] for person in frame.people])
-```
+Videos go through this pipeline with `smplest_hf.video.pipeline.process_video` (tracking and smoothing).
 
 Each person is a dict of NumPy float32 arrays: the SMPL-X parameters (`global_orient` (3,), `body_pose` (21, 3),
 `left_hand_pose` / `right_hand_pose` (15, 3), `jaw_pose` (3,), `betas` (10,), `expression` (10,)),
@@ -31,14 +24,10 @@ given boxes or whole images); with a body model also `vertices` (10475, 3) and `
 frame (OpenCV axes: x right, y down, z forward, metres) and `keypoints_2d` (137, 2) in original-image pixels.
 """
 
-import contextlib
-import itertools
 import json
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +35,6 @@ import torch
 
 from .detection import DEFAULT_DETECTOR, PersonDetector
 from .image_io import DEFAULT_MAX_PIXELS, LoadedImage, load_image
-from ..video.video_io import DEFAULT_MAX_FRAMES
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}  # fmt: skip
@@ -54,8 +42,6 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfl
 # uses it when no --model is given.
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parents[1] / "demo_model"
 STAGES = ("decode", "detect", "crop", "model", "postprocess")
-# Video adds tracking and smoothing; "postprocess" then includes recomputing meshes from the smoothed parameters.
-VIDEO_STAGES = ("decode", "detect", "crop", "model", "track", "smooth", "postprocess")
 _PARAMETER_FIELDS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression")
 # Model outputs the post-processing reads; the others (part roots and cameras) are training-only.
 _OUTPUT_FIELDS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression",
@@ -373,112 +359,6 @@ class SmplestXPipeline:
                 person["joints"] = body.joints[index].float().cpu().numpy()
                 person["keypoints_2d"] = keypoints[index].cpu().numpy()
 
-    # ------------------------------------------------------------------------------------------- video
-    def process_video(
-        self,
-        video,
-        boxes=None,
-        smoothing=True,
-        tracker=None,
-        max_frames: int | None = DEFAULT_MAX_FRAMES,
-        fps=None,
-        frames_per_batch: int | None = None,
-    ) -> Iterator["VideoFrameResult"]:
-        """Recover, track and smooth every person in every frame of a video; yields one `VideoFrameResult` per
-        frame, in order, as soon as its batch of frames is done (memory stays at one batch of frames).
-
-        Args:
-            video: a video file (decoded with PyAV, see `video_io`), or an iterable of frames (anything
-                `load_image` takes) together with `fps`.
-            boxes: None (the detector, or whole frames with `detector="none"`); a sequence with one entry per
-                frame (a (K, 4) list/array of person boxes in `box_format`, or None for the whole frame); or a
-                mapping {frame index: boxes} (frames missing from it have nobody).
-            smoothing: True (default `SmoothingSettings`), a `SmoothingSettings`, or False/None (raw per-frame
-                results).
-            tracker: a `PersonTracker` (default: a new one with its default settings).
-            max_frames: refuse files with more frames (default `video_io.DEFAULT_MAX_FRAMES`; None = no limit).
-            fps: frame rate of an iterable of frames (files state their own).
-            frames_per_batch: frames decoded and sent through detection and the model together (default
-                `batch_size`); their people go through the model in chunks of `batch_size`.
-
-        Each person additionally has `track_id` (int). With smoothing, the parameters, `camera_translation`, the
-        camera and `box` are the smoothed ones and `vertices` / `joints` / `keypoints_2d` are computed from them;
-        `detection_box` and `score` stay per frame. `self.timings` holds the seconds of `VIDEO_STAGES`.
-
-        Raises:
-            video_io.VideoReadError: a missing, empty, corrupt, not-a-video or too long file (before the first
-                frame is yielded, except for corruption found later while decoding).
-        """
-        from ..video.smoothing import SmoothingSettings, TrackSmoother
-        from ..video.tracking import PersonTracker
-        from ..video.video_io import VideoReader
-
-        if smoothing is True:
-            smoothing = SmoothingSettings()
-        smoother = TrackSmoother(smoothing) if smoothing else None
-        tracker = tracker if tracker is not None else PersonTracker()
-        frames_per_batch = frames_per_batch or self.batch_size
-        if not isinstance(frames_per_batch, int) or frames_per_batch < 1:
-            raise ValueError(f"frames_per_batch must be a positive integer, got {frames_per_batch!r}.")
-        # Meshes are computed once, after smoothing, unless the tracker needs keypoints or the camera placement
-        # needs meshes before it (placed people are then smoothed in the shared camera).
-        geometry_first = smoother is None or tracker.keypoint_weight > 0 or not self.camera.is_box
-        self.timings = dict.fromkeys(VIDEO_STAGES, 0.0)
-
-        with contextlib.ExitStack() as stack:
-            if isinstance(video, (str, os.PathLike)):
-                reader = stack.enter_context(VideoReader(video, max_frames=max_frames))
-                fps, name, frames = float(reader.info.fps), str(video), iter(reader)
-            else:
-                if fps is None or not float(fps) > 0:
-                    raise ValueError(f"Frames given as an iterable need their frame rate: pass fps= (got {fps!r}).")
-                fps, name, frames = float(fps), "video", iter(video)
-            first_index = 0
-            while True:
-                start = time.perf_counter()
-                batch = list(itertools.islice(frames, frames_per_batch))
-                loaded = [self._video_frame(frame, f"{name} frame {first_index + offset}") for offset, frame in enumerate(batch)]
-                self.timings["decode"] += time.perf_counter() - start
-                if not loaded:
-                    return
-                indices = range(first_index, first_index + len(loaded))
-                frame_boxes = None if boxes is None else [_boxes_of_frame(boxes, index) for index in indices]
-                results = self.run(loaded, frame_boxes, geometry=geometry_first)
-                for index, people in zip(indices, results):
-                    self._track_and_smooth(people, index / fps, tracker, smoother)
-                if smoother is not None:  # the smoothed parameters need their own meshes
-                    start = time.perf_counter()
-                    self.add_geometry([person for people in results for person in people])
-                    self.timings["postprocess"] += time.perf_counter() - start
-                for index, image, people in zip(indices, loaded, results):
-                    yield VideoFrameResult(index=index, time=index / fps, image=image, people=people)
-                first_index += len(loaded)
-
-    def _video_frame(self, frame, name: str) -> LoadedImage:
-        """A decoded frame -> LoadedImage; RGB uint8 frames within `max_pixels` are used as they are (no copy)."""
-        is_rgb = isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
-        if is_rgb and (self.max_pixels is None or frame.shape[0] * frame.shape[1] <= self.max_pixels):
-            return LoadedImage(pixels=frame, original_size=frame.shape[:2], scale=1.0, name=name)
-        return load_image(frame, self.max_pixels, name=name)
-
-    def _track_and_smooth(self, people: list[dict], seconds: float, tracker, smoother) -> None:
-        """Give one frame's people their track ids and (in place) their smoothed parameters."""
-        start = time.perf_counter()
-        boxes = np.stack([person["detection_box"] for person in people]) if people else np.zeros((0, 4))
-        keypoints = None
-        if tracker.keypoint_weight > 0:
-            keypoints = np.stack([person["keypoints_2d"] for person in people]) if people else np.zeros((0, 1, 2))
-        track_ids = tracker.update(boxes, keypoints)
-        self.timings["track"] += time.perf_counter() - start
-        start = time.perf_counter()
-        for position, (person, track_id) in enumerate(zip(people, track_ids)):
-            person["track_id"] = int(track_id)
-            if smoother is not None:
-                people[position] = smoother(int(track_id), person, seconds)
-        if smoother is not None:
-            smoother.keep_only(tracker.active_ids)
-        self.timings["smooth"] += time.perf_counter() - start
-
     def _post_process(self, images, inputs, outputs, person_boxes, scores) -> list[list[dict]]:
         from ..models.smplest_x.modeling_smplest_x import SmplestXMeshRecoveryOutput
 
@@ -504,32 +384,6 @@ class SmplestXPipeline:
     def _synchronize(self):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-
-
-@dataclass
-class VideoFrameResult:
-    """One frame of `SmplestXPipeline.process_video`.
-
-    Attributes:
-        index: frame number, from 0.
-        time: seconds from the start (index / fps).
-        image: the decoded frame (`pixels` possibly shrunk, see `LoadedImage.scale`).
-        people: the frame's people (the fields of `SmplestXPipeline.__call__` plus `track_id`).
-    """
-
-    index: int
-    time: float
-    image: LoadedImage
-    people: list[dict]
-
-
-def _boxes_of_frame(boxes, index: int):
-    """The boxes given for frame `index`: from a mapping (missing = nobody) or a per-frame sequence."""
-    if isinstance(boxes, Mapping):
-        return boxes.get(index, [])
-    if index >= len(boxes):
-        raise ValueError(f"boxes has entries for {len(boxes)} frames, but the video has more; give one entry per frame.")
-    return boxes[index]
 
 
 def _whole_image_box(image: LoadedImage) -> np.ndarray:
@@ -570,9 +424,7 @@ __all__ = [
     "BUNDLED_MODEL_DIR",
     "DTYPES",
     "STAGES",
-    "VIDEO_STAGES",
     "SmplestXPipeline",
-    "VideoFrameResult",
     "check_model_location",
     "default_model_location",
     "resolve_device",

@@ -9,8 +9,8 @@
 
 The ``.npz`` files hold the arrays (names, shapes) of the official ones that the ``smplx`` package and
 ``smplest_hf.models.smplest_x.body_model`` read, and nothing pickled (``np.load(..., allow_pickle=False)`` reads them). Large
-blend-shape arrays are float32, the rest float64. Files are written to a temporary name in the same folder
-and then renamed, so a reader never sees half a file; zip entries carry a fixed date, so the same seed gives
+blend-shape arrays are float32, the rest float64. Files are written atomically (``export.atomic``), so a
+reader never sees half a file; zip entries carry a fixed date, so the same seed gives
 byte-identical files.
 
 >>> import tempfile
@@ -25,13 +25,13 @@ import functools
 import io
 import os
 import pickle
-import uuid
 import zipfile
 from pathlib import Path
-from typing import Callable, Dict, Sequence, Union
+from typing import Dict, Sequence, Union
 
 import numpy as np
 
+from ..export.atomic import atomic_file, write_bytes_atomic
 from .blend_shapes import expression_directions, gendered_template, pose_directions, shape_directions
 from .body_mesh import build_body_mesh
 from .rigging import (
@@ -47,22 +47,6 @@ from .skeleton import ROOT_PARENT_IN_FILE, SMPLX_PARENTS, rest_joints
 
 GENDERS = ("neutral", "male", "female")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-
-
-def _atomic_write(path: Path, payload: Union[bytes, Callable]) -> None:
-    """Write bytes (or call ``payload(file)``) to a temporary file next to `path`, then rename it over
-    `path`: readers see the old file or the new one, never a partial one."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "xb") as file:  # default permissions (unlike mkstemp's owner-only ones)
-            if isinstance(payload, bytes):
-                file.write(payload)
-            else:
-                payload(file)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def _write_npz(file, arrays: Dict[str, np.ndarray]) -> None:
@@ -167,8 +151,9 @@ def write_synthetic_body_model(
     target.mkdir(parents=True, exist_ok=True)
     arrays = build_synthetic_body_model(seed, genders)
     for gender, model in arrays["models"].items():
-        _atomic_write(target / f"SMPLX_{gender.upper()}.npz", lambda file, model=model: _write_npz(file, model))
-    _atomic_write(target / "SMPLX_to_J14.pkl", pickle.dumps(arrays["j14_regressor"], protocol=2))
-    _atomic_write(target / "MANO_SMPLX_vertex_ids.pkl", pickle.dumps(arrays["hand_vertex_ids"], protocol=2))
-    _atomic_write(target / "SMPL-X__FLAME_vertex_ids.npy", _npy_bytes(arrays["face_vertex_ids"]))
+        with atomic_file(target / f"SMPLX_{gender.upper()}.npz") as file:
+            _write_npz(file, model)
+    write_bytes_atomic(target / "SMPLX_to_J14.pkl", pickle.dumps(arrays["j14_regressor"], protocol=2))
+    write_bytes_atomic(target / "MANO_SMPLX_vertex_ids.pkl", pickle.dumps(arrays["hand_vertex_ids"], protocol=2))
+    write_bytes_atomic(target / "SMPL-X__FLAME_vertex_ids.npy", _npy_bytes(arrays["face_vertex_ids"]))
     return directory

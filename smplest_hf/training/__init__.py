@@ -15,7 +15,6 @@ from .checkpointing import (
     read_trainer_state,
     resolve_resume_checkpoint,
     save_model_directory,
-    write_json_atomically,
 )
 from .config import (
     CheckpointOptions,
@@ -65,5 +64,4 @@ __all__ = [
     "save_model_directory",
     "select_trackers",
     "warmup_cosine_schedule",
-    "write_json_atomically",
 ]

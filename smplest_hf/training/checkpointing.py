@@ -17,10 +17,8 @@ True
 """
 
 import json
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -77,21 +75,6 @@ def read_trainer_state(checkpoint_dir) -> dict:
     return json.loads((Path(checkpoint_dir) / TRAINER_STATE_FILE).read_text())
 
 
-def write_json_atomically(path, data) -> None:
-    """Write JSON to a temporary file beside `path`, then move it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def prune_checkpoints(output_dir, total_limit: int | None) -> list:
     """Delete all but the newest `total_limit` complete checkpoints; returns the deleted paths."""
     if total_limit is None:
@@ -136,5 +119,4 @@ __all__ = [
     "read_trainer_state",
     "resolve_resume_checkpoint",
     "save_model_directory",
-    "write_json_atomically",
 ]

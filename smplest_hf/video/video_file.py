@@ -1,9 +1,10 @@
 """Inference over a video file into an output folder, all or nothing: what `smplest-x infer VIDEO` runs.
 
-Frames stream through `SmplestXPipeline.process_video` (decoded in batches, people tracked and smoothed) and the
-per-frame outputs are written as each frame is done; per-track sequences are written at the end. Everything goes
-to the same hidden staging folder as the image path (`image_inference`): only a complete run is moved into
-OUTPUT_DIR, `results.json` last; a failure (a corrupt frame halfway, Ctrl-C) leaves nothing behind.
+Frames stream through `video.pipeline.process_video` (decoded in batches, people tracked and smoothed) and the
+per-frame outputs are written as each frame is done, by the same code as images (`export_image_results`);
+per-track sequences are written at the end. Everything goes to a hidden staging folder as for images
+(`export.atomic.staged_run`): only a complete run is moved into OUTPUT_DIR, `results.json` last; a failure (a
+corrupt frame halfway, Ctrl-C) leaves nothing behind.
 
 Outputs (`--outputs`, default `DEFAULT_VIDEO_OUTPUTS`), for a video `clip.mp4`:
 
@@ -17,7 +18,7 @@ Outputs (`--outputs`, default `DEFAULT_VIDEO_OUTPUTS`), for a video `clip.mp4`:
   frame rate (H.264 when available, see `video_io`);
 - `keypoints`: `keypoints/clip/<frame>.json` per frame, as for images plus `frame`, `time` and each person's
   `track_id`;
-- `anim`: `anim/clip.glb`, every track as a skinned, animated SMPL-X skeleton (`export_animation`);
+- `anim`: `anim/clip.glb`, every track as a skinned, animated SMPL-X skeleton (`export.animation`);
 - `mesh`: `meshes/clip/<frame>_track_<id>.ply` per frame and person (binary PLY only: a text OBJ per frame would
   triple the size); `glb`: `glb/clip/<frame>.glb`, a static scene per frame. Both grow with the video's length
   (about 0.4 MB per person and frame), so they are not written by default.
@@ -37,29 +38,27 @@ from pathlib import Path
 
 import numpy as np
 
+from ..export.atomic import staged_run, write_bytes_atomic, write_json_atomic
 from ..export.results import (
     CAMERA_CONVENTION,
+    OUTPUT_FOLDERS,
     OUTPUT_KINDS,
-    keypoints_record,
+    export_image_results,
     kinds_needing_body_model,
     parse_output_kinds,
     render_overlay,
-    save_json,
-    save_ply,
-    save_scene_glb,
-    write_bytes_atomic,
+    track_colors,
 )
-from ..inference.image_files import (
-    SUMMARY_FILE,
-    _move_into_place,
-    _staging_folder,
-    check_box_list,
-    read_boxes_json,
-)
+from ..inference.image_files import SUMMARY_FILE, check_box_list, read_boxes_json, run_settings, stage_seconds
+from .pipeline import process_video
 from .video_io import DEFAULT_MAX_FRAMES, VideoWriter, read_video_info
 
 VIDEO_OUTPUT_KINDS = (*OUTPUT_KINDS, "anim")
 DEFAULT_VIDEO_OUTPUTS = ("params", "overlay", "keypoints", "anim")
+# Written per frame, by `export_image_results`, into `<folder>/<video stem>/`; meshes as binary PLY only (a text
+# OBJ per frame would triple the size).
+_PER_FRAME_KINDS = ("keypoints", "mesh", "glb")
+_VIDEO_MESH_FORMATS = ("ply",)
 # Per-frame fields kept for the per-track sequences (geometry is not kept: 125 KB per person and frame).
 _SEQUENCE_FIELDS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression",
                     "camera_translation", "focal_length", "principal_point", "box", "detection_box")  # fmt: skip
@@ -79,13 +78,6 @@ def read_video_boxes_file(path) -> dict[int, list]:
     for frame, boxes in per_frame.items():
         check_box_list(boxes, f"frame {frame}", path)
     return per_frame
-
-
-def track_colors(track_ids) -> np.ndarray:
-    """(K, 3) RGB in [0, 1]: the same colour for a track in every frame (and in the animated glb)."""
-    from ..export.rasterizer import DEFAULT_COLORS
-
-    return DEFAULT_COLORS[np.asarray(track_ids, dtype=np.int64).reshape(-1) % len(DEFAULT_COLORS)]
 
 
 def stack_track(frames: list[tuple[int, dict]]) -> dict[str, np.ndarray]:
@@ -137,17 +129,14 @@ def infer_video_file(
     Args:
         pipeline: a `SmplestXPipeline`.
         kinds: output kinds, a subset of `VIDEO_OUTPUT_KINDS`.
-        boxes: None (pipeline detector / whole frames) or per-frame boxes (see `SmplestXPipeline.process_video`).
-        smoothing, tracker: as `SmplestXPipeline.process_video`.
+        boxes: None (pipeline detector / whole frames) or per-frame boxes (see `video.pipeline.process_video`).
+        smoothing, tracker: as `video.pipeline.process_video`.
         max_frames: refuse longer videos (None = no limit).
         progress: show a progress bar on a terminal.
 
     Returns:
         The summary also written to `results.json`: video, settings, tracks, output files, per-stage seconds.
     """
-    from tqdm.auto import tqdm
-
-    from ..export.animation import save_animated_glb, video_camera
     from .smoothing import SmoothingSettings
 
     kinds = parse_output_kinds(kinds, allowed=VIDEO_OUTPUT_KINDS)
@@ -155,50 +144,74 @@ def infer_video_file(
     if missing and not pipeline.has_body_model:
         raise ValueError(f"Outputs {','.join(missing)} need meshes: give the pipeline an SMPL-X body model.")
     path = Path(path).expanduser()
-    output_dir = Path(output_dir).expanduser()
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ValueError(f"Output {str(output_dir)!r} exists and is not a folder.")
     info = read_video_info(path, max_frames=max_frames)
-    stem, faces = path.stem, pipeline.faces
-    if smoothing is True:
-        smoothing = SmoothingSettings()
+    smoothing = SmoothingSettings() if smoothing is True else smoothing
     start = time.perf_counter()
-    render_seconds = export_seconds = 0.0
-    tracks: dict[int, list] = {}
-    focal_lengths, frame_count, person_frames = [], 0, 0
-    written = []
-    with _staging_folder(output_dir) as staging:
-        overlay = VideoWriter(staging / "overlays" / f"{stem}.mp4", fps=info.fps) if "overlay" in kinds else None
-        bar = tqdm(total=info.frame_count, unit="frame", disable=None if progress else True, desc="smplest-x infer")
+    with staged_run(Path(output_dir).expanduser(), last=SUMMARY_FILE) as staging:
+        outputs = _VideoOutputs(staging, path.stem, kinds, pipeline.faces, info.fps)
+        frames = process_video(pipeline, path, boxes=boxes, smoothing=smoothing, tracker=tracker, max_frames=max_frames)
+        outputs.write_frames(frames, info.frame_count, progress)
+        tracks = outputs.write_tracks(pipeline.model.body_model, info, smoothing)
+        seconds = time.perf_counter() - start
+        summary = {
+            "video": str(path),
+            "frames": outputs.frame_count,
+            "frames_stated": info.frame_count if info.frame_count_is_exact else None,  # by the container
+            "fps": float(info.fps),
+            "image_size": [info.height, info.width],
+            "rotation": info.rotation,
+            "people": outputs.person_frames,
+            "tracks": [_track_summary(track_id, track) for track_id, track in tracks.items()],
+            "outputs": list(kinds),
+            "files": [str(file.relative_to(staging)) for file in outputs.written],
+            "per_frame_folders": {kind: f"{OUTPUT_FOLDERS[kind]}/{path.stem}/" for kind in _PER_FRAME_KINDS if kind in kinds},
+            "seconds": round(seconds, 3),
+            "frames_per_second": round(outputs.frame_count / seconds, 3) if seconds else None,
+            "stage_seconds": stage_seconds(pipeline.timings, render=outputs.render_seconds, export=outputs.export_seconds),
+            "smoothing": asdict(smoothing) if smoothing else None,
+            **run_settings(pipeline, boxes_given=boxes is not None),
+        }
+        write_json_atomic(staging / SUMMARY_FILE, summary)
+    return summary
+
+
+class _VideoOutputs:
+    """The files of one video run in `staging`: per-frame outputs as each frame comes, per-track ones at the end.
+
+    Per-frame outputs go through `export_image_results` (as images do), in `<folder>/<stem>/<frame>...`; the
+    overlay frames are encoded into one video; each person's parameters are kept for the per-track sequences.
+    """
+
+    def __init__(self, staging: Path, stem: str, kinds: tuple[str, ...], faces, fps):
+        self.staging, self.stem, self.kinds, self.faces, self.fps = staging, stem, kinds, faces, fps
+        self.frame_kinds = tuple(kind for kind in _PER_FRAME_KINDS if kind in kinds)
+        self.tracks: dict[int, list] = {}  # track id -> [(frame index, person's `_SEQUENCE_FIELDS` and score)]
+        self.focal_lengths = []  # of every person in every frame: the animated glb's camera
+        self.frame_count = self.person_frames = 0
+        self.render_seconds = self.export_seconds = 0.0
+        self.written: list[Path] = []  # files listed in the summary (per-frame files are listed by folder)
+
+    def write_frames(self, frames, expected_frames: int, progress: bool) -> None:
+        """Write the outputs of every `VideoFrameResult` of `frames`; the overlay video is finished at the end
+        (and discarded when a frame fails)."""
+        from tqdm.auto import tqdm
+
+        overlay = None
+        if "overlay" in self.kinds:
+            overlay = VideoWriter(self.staging / OUTPUT_FOLDERS["overlay"] / f"{self.stem}.mp4", fps=self.fps)
+        bar = tqdm(total=expected_frames, unit="frame", disable=None if progress else True, desc="smplest-x infer")
         try:
-            for frame in pipeline.process_video(path, boxes=boxes, smoothing=smoothing, tracker=tracker, max_frames=max_frames):
-                people, image, size = frame.people, frame.image, frame.image.original_size
-                frame_count, person_frames = frame.index + 1, person_frames + len(people)
-                ids = [person["track_id"] for person in people]
+            for frame in frames:
                 if overlay is not None:
                     render_start = time.perf_counter()
-                    overlay.write(render_overlay(image.pixels, people, faces, image.scale, colors=track_colors(ids) if ids else None))
-                    render_seconds += time.perf_counter() - render_start
+                    overlay.write(render_overlay(frame.image.pixels, frame.people, self.faces, frame.image.scale))
+                    self.render_seconds += time.perf_counter() - render_start
                 export_start = time.perf_counter()
-                frame_name = f"{frame.index:06d}"
-                if "keypoints" in kinds:
-                    record = keypoints_record(people, size, image.name)
-                    record = {"frame": frame.index, "time": frame.time, **record}
-                    for saved, track_id in zip(record["people"], ids):
-                        saved["track_id"] = track_id
-                    save_json(staging / "keypoints" / stem / f"{frame_name}.json", record)
-                if "mesh" in kinds:
-                    for person in people:
-                        save_ply(staging / "meshes" / stem / f"{frame_name}_track_{person['track_id']}.ply", person["vertices"], faces)
-                if "glb" in kinds:
-                    save_scene_glb(staging / "glb" / stem / f"{frame_name}.glb", people, faces if faces is not None else np.zeros((0, 3), np.int64), size, colors=track_colors(ids))
-                for person in people:
-                    tracks.setdefault(person["track_id"], []).append((frame.index, {name: person[name] for name in (*_SEQUENCE_FIELDS, "score")}))
-                    focal_lengths.append(person["focal_length"])
-                export_seconds += time.perf_counter() - export_start
+                self._write_frame(frame)
+                self.export_seconds += time.perf_counter() - export_start
                 bar.update(1)
             if overlay is not None:
-                written.append(overlay.close())
+                self.written.append(overlay.close())
         except BaseException:
             if overlay is not None:
                 overlay.abort()
@@ -206,52 +219,41 @@ def infer_video_file(
         finally:
             bar.close()
 
+    def _write_frame(self, frame) -> None:
+        """One frame's keypoints / meshes / glb files, and its people kept for their tracks."""
+        self.frame_count, self.person_frames = frame.index + 1, self.person_frames + len(frame.people)
+        if self.frame_kinds:
+            export_image_results(
+                self.staging, f"{self.stem}/{frame.index:06d}", frame.image, frame.people, self.faces, self.frame_kinds,
+                video_frame=(frame.index, frame.time), mesh_formats=_VIDEO_MESH_FORMATS,
+            )  # fmt: skip
+        for person in frame.people:
+            kept = {name: person[name] for name in (*_SEQUENCE_FIELDS, "score")}
+            self.tracks.setdefault(person["track_id"], []).append((frame.index, kept))
+            self.focal_lengths.append(person["focal_length"])
+
+    def write_tracks(self, body_model, info, smoothing) -> dict[int, dict]:
+        """Per-track parameter files and the animated glb; returns {track id: `stack_track` arrays}."""
+        from ..export.animation import save_animated_glb, video_camera
+
         export_start = time.perf_counter()
-        stacked = {track_id: stack_track(frames) for track_id, frames in sorted(tracks.items())}
-        if "params" in kinds:
+        stacked = {track_id: stack_track(frames) for track_id, frames in sorted(self.tracks.items())}
+        if "params" in self.kinds:
             for track_id, track in stacked.items():
-                base = staging / "params" / f"{stem}_track_{track_id}"
-                written.append(save_track_npz(base.with_suffix(".npz"), track, float(info.fps)))
-                written.append(save_json(base.with_suffix(".json"), _track_metadata(track_id, track, info, frame_count, smoothing)))
-        if "anim" in kinds:
+                base = self.staging / OUTPUT_FOLDERS["params"] / f"{self.stem}_track_{track_id}"
+                self.written.append(save_track_npz(base.with_suffix(".npz"), track, float(self.fps)))
+                metadata = _track_metadata(track_id, track, info, self.frame_count, smoothing)
+                self.written.append(write_json_atomic(base.with_suffix(".json"), metadata))
+        if "anim" in self.kinds:
             track_ids = list(stacked)
-            camera = video_camera(focal_lengths, (info.height, info.width)) if focal_lengths else None
-            written.append(save_animated_glb(
-                staging / "anim" / f"{stem}.glb", list(stacked.values()), pipeline.model.body_model, float(info.fps),
-                names=[f"track_{track_id}" for track_id in track_ids], colors=track_colors(track_ids), frame_count=frame_count,
-                camera=camera,
+            camera = video_camera(self.focal_lengths, (info.height, info.width)) if self.focal_lengths else None
+            self.written.append(save_animated_glb(
+                self.staging / OUTPUT_FOLDERS["anim"] / f"{self.stem}.glb", list(stacked.values()), body_model, float(self.fps),
+                names=[f"track_{track_id}" for track_id in track_ids], colors=track_colors(track_ids),
+                frame_count=self.frame_count, camera=camera,
             ))  # fmt: skip
-        export_seconds += time.perf_counter() - export_start
-        seconds = time.perf_counter() - start
-        per_frame = {kind: f"{folder}/{stem}/" for kind, folder in (("keypoints", "keypoints"), ("mesh", "meshes"), ("glb", "glb")) if kind in kinds}
-        summary = {
-            "video": str(path),
-            "frames": frame_count,
-            "frames_stated": info.frame_count if info.frame_count_is_exact else None,  # by the container
-            "fps": float(info.fps),
-            "image_size": [info.height, info.width],
-            "rotation": info.rotation,
-            "people": person_frames,
-            "tracks": [_track_summary(track_id, track) for track_id, track in stacked.items()],
-            "outputs": list(kinds),
-            "files": [str(file.relative_to(staging)) for file in written],
-            "per_frame_folders": per_frame,
-            "seconds": round(seconds, 3),
-            "frames_per_second": round(frame_count / seconds, 3) if seconds else None,
-            "stage_seconds": {
-                **{name: round(value, 3) for name, value in pipeline.timings.items()},
-                "render": round(render_seconds, 3),
-                "export": round(export_seconds, 3),
-            },
-            "smoothing": asdict(smoothing) if smoothing else None,
-            "device": str(pipeline.device),
-            "dtype": str(pipeline.dtype).removeprefix("torch."),
-            "detector": "given boxes" if boxes is not None else ("whole image" if pipeline.detector is None else pipeline.detector.name),
-            "camera": str(pipeline.camera),
-        }
-        save_json(staging / SUMMARY_FILE, summary)
-        _move_into_place(staging, output_dir)
-    return summary
+        self.export_seconds += time.perf_counter() - export_start
+        return stacked
 
 
 def _track_summary(track_id: int, track: dict) -> dict:
@@ -284,5 +286,4 @@ __all__ = [
     "read_video_boxes_file",
     "save_track_npz",
     "stack_track",
-    "track_colors",
 ]

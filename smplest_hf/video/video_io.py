@@ -34,14 +34,14 @@ MPEG-4 in 4:2:0 need even widths and heights: odd-sized frames are padded by one
 """
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from ..export.atomic import PendingFile
 
 # 10 minutes at 30 fps. The per-track parameter sequences of a video stay in memory until it ends (about 1 KB
 # per person and frame), and a CPU needs hours for this many frames; longer videos are refused unless the limit
@@ -291,10 +291,7 @@ class VideoWriter:
         self._format = container_format
         self._container = self._stream = None
         self._size = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(descriptor)
-        self._temporary = Path(temporary)
+        self._pending = PendingFile(self.path)  # FFmpeg writes to its temporary file
 
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 RGB frame."""
@@ -319,7 +316,7 @@ class VideoWriter:
 
         self._size = (height, width)
         self._padding = (height % 2, width % 2)
-        self._container = av.open(str(self._temporary), mode="w", format=self._format)
+        self._container = av.open(str(self._pending.temporary), mode="w", format=self._format)
         stream = self._container.add_stream(self.codec, rate=self.fps)
         stream.width, stream.height = width + self._padding[1], height + self._padding[0]
         stream.pix_fmt = "yuv420p"  # what every player decodes
@@ -332,7 +329,7 @@ class VideoWriter:
 
     def close(self) -> Path:
         """Flush the encoder, finish the file and move it into place; returns the path."""
-        if self._temporary is None:
+        if self._pending.temporary is None:  # already closed or aborted
             return self.path
         try:
             if self._container is None:
@@ -341,8 +338,7 @@ class VideoWriter:
                 self._container.mux(packet)
             self._container.close()
             self._container = None
-            os.replace(self._temporary, self.path)
-            self._temporary = None
+            self._pending.commit()
         except BaseException:
             self.abort()
             raise
@@ -354,10 +350,7 @@ class VideoWriter:
             with contextlib.suppress(Exception):
                 self._container.close()
             self._container = None
-        if self._temporary is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self._temporary)
-            self._temporary = None
+        self._pending.discard()
 
     def __enter__(self) -> "VideoWriter":
         return self
