@@ -46,6 +46,8 @@ def _convert_humandata(args) -> int:
         f"({report.shards_written} written, {report.shards_reused} kept from an earlier run), "
         f"{report.num_skipped} samples skipped -> {report.out_dir}"
     )
+    for item in report.dropped:
+        print(f"  {item['count']} source rows left out: {item['reason']}")
     for item in report.skipped[:5]:
         print(f"  skipped sample {item['source_index']}: {item['reason']}")
     return 0

@@ -114,6 +114,19 @@ def _split_provenance(split: str, settings: dict, skipped: list) -> str:
                 else f"- `{name}`: none in the source (`{name}_valid` is false)."
             )
         lines.append(f"- hand poses relative to the {'flat' if report.get('flat_hand_mean') else 'mean'} hand.")
+        if report.get("parameters_from") in ("smpl", "smplh"):
+            lines.append(
+                f"- SMPL-X parameters carried over from the file's `{report['parameters_from']}` parameters as "
+                "SMPLest-X's HumanData loader does: the first 21 body joints, "
+                + ("SMPL-H's hand poses, " if report["parameters_from"] == "smplh" else "no hands, ")
+                + "no face, and no betas (another model's shape; `smplx_betas_valid` is false)."
+            )
+        gender_from = report.get("gender_from")
+        lines.append(f"- `gender` from `{gender_from}`." if gender_from else "- `gender`: none in the source (neutral).")
+        for item in report.get("dropped", []):
+            lines.append(
+                f"- {item['count']} source rows left out: {item['reason']} (the first: row {item['first_row']})."
+            )
         for key, what in (
             ("not_converted", "HumanData keys not converted"),
             ("meta_not_converted", "`meta` fields not converted"),

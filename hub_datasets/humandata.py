@@ -8,7 +8,9 @@ whose per-sample arrays share a first dimension N (one row per person)::
     lhand_bbox_xywh / rhand_bbox_xywh / face_bbox_xywh (N, 5)   optional; confidence > 0 means annotated
     keypoints2d (N, 190, 3), keypoints3d (N, 190, 4)            `human_data` convention (+ `_mask` (190,))
     smplx {global_orient (N,3), body_pose (N,21,3), left/right_hand_pose (N,15,3), jaw_pose, leye_pose,
-           reye_pose (N,3), betas (N,B), expression (N,E), transl (N,3), betas_neutral (N,B)}
+           reye_pose (N,3), betas (N,B), expression (N,E), transl (N,3), betas_neutral (N,B),
+           gender (N,) str, betas_extra (N,1), lhand_root / rhand_root (N,3)}      -- or, without smplx,
+    smpl {global_orient, body_pose (N,23,3), betas, transl}  /  smplh {... body_pose (N,21,3), left/right_hand_pose}
     meta {gender (N,) or str, focal_length, principal_point, height, width, R, T, ...}
     misc {flat_hand_mean, ...}, config str, __data_len__ / __key_strict__ / __keypoints_compressed__ ...
 
@@ -23,6 +25,20 @@ Keypoints: keys are picked in the original loaders' priority order (2D: ``keypoi
 ``keypoints3d_smpl``, ``keypoints3d_original``), masks compressed files are decompressed with, and the first 144
 joints of ``human_data`` — SMPL-X's output joints, in order — become the ``smplx_144`` keypoints. A joint whose
 mask is 0 gets confidence / validity 0; coordinates are kept as stored.
+
+Body-model parameters are read as SMPLest-X's HumanData loader reads them:
+
+* from ``smplx``, else ``smpl``, else ``smplh``. SMPL and SMPL-H parameters are carried onto SMPL-X as that
+  loader does: the body pose's first 21 joints (SMPL's 22nd and 23rd, its hand joints, have no SMPL-X
+  counterpart), SMPL-H's hand poses, root orientation and translation as stored; their betas do not transfer
+  (the loader zeroes them, which it treats as "no shape"), so ``smplx_betas_valid`` is false;
+* ``gender`` per person from the parameter dict (``smplx['gender']``), else from ``meta['gender']``, else neutral;
+* rows whose ``betas_extra`` is non-zero (AGORA's kid blend weight) are left out, as the loader skips kids; the
+  count is in the report and the dataset card;
+* ``lhand_root`` / ``rhand_root`` (MANO global orientations of the hand-only sets) become ``smplx_lhand_root`` /
+  ``smplx_rhand_root``.
+
+NaN or infinite parameters or boxes stop the run before anything is written, naming the key and the first row.
 
 Per-sample problems (missing, unreadable or corrupt image; image size differing from ``meta``) stop the run
 with a message naming the sample, or, with ``on_bad_sample="skip"``, leave the sample out and record it in the
@@ -63,16 +79,31 @@ KEYPOINTS_3D_KEYS = ("keypoints3d_cam", "keypoints3d", "keypoints3d_smplx", "key
 _KEYPOINT_KEY = re.compile(r"^keypoints[23]d(_[a-z0-9]+)*$")
 _BOOKKEEPING_KEY = re.compile(r"^__\w+__$")  # __data_len__, __key_strict__, __keypoints_compressed__, ...
 
-_CONVERTED_KEYS = {"image_path", "bbox_xywh", "lhand_bbox_xywh", "rhand_bbox_xywh", "face_bbox_xywh", "smplx", "meta",
-                   "misc", "config"}  # fmt: skip
+_CONVERTED_KEYS = {"image_path", "bbox_xywh", "lhand_bbox_xywh", "rhand_bbox_xywh", "face_bbox_xywh", "meta", "misc",
+                   "config"}  # fmt: skip
 # Known HumanData keys this schema has no column for: accepted and listed in the card as not converted.
-_KNOWN_UNCONVERTED_KEYS = {"image_id", "smpl", "smplh", "mano", "vertices", "vertices3d_path"}
+_KNOWN_UNCONVERTED_KEYS = {"image_id", "mano", "vertices", "vertices3d_path"}
+# Body-model parameter dicts in the original loaders' order of preference: the first present is converted, the
+# others are listed as not converted.
+_PARAMETER_KEYS = ("smplx", "smpl", "smplh")
 
 _SMPLX_FIXED_SHAPES = {
     "global_orient": (3,), "body_pose": (21, 3), "left_hand_pose": (15, 3), "right_hand_pose": (15, 3),
-    "jaw_pose": (3,), "leye_pose": (3,), "reye_pose": (3,), "transl": (3,),
+    "jaw_pose": (3,), "leye_pose": (3,), "reye_pose": (3,), "transl": (3,), "lhand_root": (3,), "rhand_root": (3,),
 }  # fmt: skip
 _SMPLX_VARIABLE_KEYS = ("betas", "expression", "betas_neutral")
+# Per-person entries of any parameter dict that are not parameters: the body model, and AGORA's kid blend weight.
+_ROW_KEYS = ("gender", "betas_extra")
+_SMPL_BODY_POSE_JOINTS = 23  # SMPL-X's 21 body joints, then SMPL's two hand joints (L_Hand, R_Hand)
+# Sub-keys the `smpl` / `smplh` dicts may hold (carried onto SMPL-X by `_as_smplx_parameters`).
+_SMPL_KEYS = {"global_orient", "body_pose", "betas", "transl", *_ROW_KEYS}
+_SMPLH_KEYS = _SMPL_KEYS | {"left_hand_pose", "right_hand_pose"}
+_KNOWN_PARAMETER_KEYS = {
+    "smplx": {*_SMPLX_FIXED_SHAPES, *_SMPLX_VARIABLE_KEYS, *_ROW_KEYS},
+    "smpl": _SMPL_KEYS,
+    "smplh": _SMPLH_KEYS,
+}
+_KID_ROWS = "kids (`betas_extra` != 0), skipped as SMPLest-X's HumanData loader skips them"
 
 _GENDER_SPELLINGS = {
     "neutral": "neutral",
@@ -251,24 +282,35 @@ def _read_keypoints(content: dict, keys: tuple, dims: int, num_samples: int, sou
     return np.concatenate([coordinates, confidence[..., None]], axis=-1), {"key": key, "mask": mask_key}
 
 
-def _genders(meta: dict, num_samples: int, source: str) -> np.ndarray:
-    if "gender" not in meta or meta["gender"] is None:
-        return np.full(num_samples, "neutral", dtype=object)
-    values = meta["gender"]
+def _genders(values, num_samples: int, where: str) -> np.ndarray:
+    """(N,) "neutral" / "male" / "female" from one value or one per sample (``where`` names them in errors)."""
     array = np.asarray([values] if isinstance(values, (str, bytes)) else values, dtype=object).reshape(-1)
     if array.shape[0] not in (1, num_samples):
-        raise HumanDataError(f"{source}: meta['gender'] has {array.shape[0]} entries, expected 1 or {num_samples}.")
+        raise HumanDataError(f"{where} has {array.shape[0]} entries, expected 1 or {num_samples}.")
     spelled = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in array], dtype=object)
     normalised = np.empty(spelled.shape, dtype=object)
     for value in np.unique(spelled):
         gender = _GENDER_SPELLINGS.get(value.strip().lower())
         if gender is None:
             first = int(np.flatnonzero(spelled == value)[0])
-            raise HumanDataError(
-                f"{source}: meta['gender'][{first}] is {value!r}; expected one of {GENDERS} (or m/f/n)."
-            )
+            raise HumanDataError(f"{where}[{first}] is {value!r}; expected one of {GENDERS} (or m/f/n).")
         normalised[spelled == value] = gender
     return np.broadcast_to(normalised, (num_samples,)).copy()
+
+
+def _check_finite(value, where: str) -> None:
+    """Raise naming ``where`` and the first row of ``value`` (N, ...) that holds a NaN or an infinity.
+
+    The original loaders pass such values on to the loss and the metrics; here they stop the conversion."""
+    array = np.asarray(value)
+    if array.ndim == 0 or array.dtype.kind not in "fc":
+        return  # integers cannot be NaN; other dtypes are refused where the values are read
+    bad_rows = np.flatnonzero(~np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1))
+    if bad_rows.size:
+        raise HumanDataError(
+            f"{where} holds NaN or infinite values in {bad_rows.size} rows, the first row {int(bad_rows[0])}: "
+            f"fix or remove those rows before converting."
+        )
 
 
 def _box(content: dict, key: str, num_samples: int, source: str):
@@ -280,6 +322,7 @@ def _box(content: dict, key: str, num_samples: int, source: str):
         raise HumanDataError(
             f"{source}: {key!r} has shape {array.shape}, expected ({num_samples}, 5) (xywh + confidence)."
         )
+    _check_finite(array, f"{source}: {key!r}")
     valid = array[:, 4] > 0 if array.shape[1] == 5 else (array[:, 2] > 0) & (array[:, 3] > 0)
     return array[:, :4].astype(np.float32), valid
 
@@ -289,11 +332,12 @@ class ParsedHumanData:
     """A validated HumanData file, arrays already in schema form (everything but the images)."""
 
     source: str
-    num_samples: int
+    num_samples: int  # rows kept (the file's rows less those left out, see `report["dropped"]`)
     image_paths: np.ndarray  # (N,) str
     columns: dict  # schema column -> (N, ...) array, or list for variable-length columns
     image_sizes: Optional[np.ndarray]  # (N, 2) height, width from meta, or None
-    report: dict = field(default_factory=dict)  # keys used / not converted, for the dataset card
+    source_indices: np.ndarray  # (N,) int64: the file row of each kept row
+    report: dict = field(default_factory=dict)  # keys used / not converted, rows left out, for the dataset card
 
     def rows(self, start: int, stop: int) -> dict:
         return {name: values[start:stop] for name, values in self.columns.items()}
@@ -306,13 +350,47 @@ def _dict_entry(content: dict, key: str, source: str) -> dict:
     return value or {}
 
 
-def _smplx_columns(smplx: dict, flat_hand_mean: bool, num_samples: int, source: str) -> dict:
-    """SMPL-X parameters as stored, with the flags saying which are there."""
+def _as_smplx_parameters(name: str, parameters: dict, num_samples: int, where: str) -> dict:
+    """The ``name`` (smplx / smpl / smplh) parameters in SMPL-X form, as SMPLest-X's HumanData loader carries them.
+
+    SMPL-X parameters are returned as they are. SMPL and SMPL-H keep their root orientation, translation and
+    (SMPL-H) hand poses; the body pose keeps its first 21 joints — SMPL's (N, 23, 3) ends with two hand joints
+    SMPL-X does not have — and the betas are left out: they are another model's shape (the loader zeroes them,
+    which it treats as "no shape annotation"). ``where`` is "<file>: <name>" for messages.
+    """
+    if name == "smplx" or not parameters:
+        return parameters
+    kept = ("global_orient", "transl", "left_hand_pose", "right_hand_pose", *_ROW_KEYS)
+    mapped = {key: parameters[key] for key in kept if parameters.get(key) is not None}
+    if parameters.get("body_pose") is not None:
+        joints = _SMPL_BODY_POSE_JOINTS if name == "smpl" else _SMPLX_FIXED_SHAPES["body_pose"][0]
+        body_pose = _per_sample(parameters["body_pose"], num_samples, f"{where}['body_pose']", (joints, 3))
+        mapped["body_pose"] = body_pose[:, : _SMPLX_FIXED_SHAPES["body_pose"][0]]
+    return mapped
+
+
+def _kid_rows(parameters: dict, num_samples: int, where: str) -> np.ndarray:
+    """(N,) bool: rows whose ``betas_extra`` (AGORA's kid blend weight, (N,) or (N, 1)) is non-zero."""
+    if parameters.get("betas_extra") is None:
+        return np.zeros(num_samples, bool)
+    betas_extra = np.asarray(parameters["betas_extra"])
+    if betas_extra.ndim == 0 or betas_extra.shape[0] != num_samples or betas_extra.dtype.kind not in "biuf":
+        raise HumanDataError(
+            f"{where}['betas_extra'] has shape {betas_extra.shape} and dtype {betas_extra.dtype}; expected "
+            f"({num_samples},) or ({num_samples}, 1) numbers."
+        )
+    return np.any(betas_extra.reshape(num_samples, -1) != 0, axis=1)
+
+
+def _smplx_columns(smplx: dict, flat_hand_mean: bool, num_samples: int, where: str) -> dict:
+    """SMPL-X parameters (``_as_smplx_parameters``) as stored, with the flags saying which are there.
+
+    ``where`` is "<file>: <dict name>" for messages."""
     columns, present = {}, {}
     for key, shape in _SMPLX_FIXED_SHAPES.items():
         present[key] = smplx.get(key) is not None
         columns[f"smplx_{key}"] = (
-            _per_sample(smplx[key], num_samples, f"{source}: smplx[{key!r}]", shape)
+            _per_sample(smplx[key], num_samples, f"{where}[{key!r}]", shape)
             if present[key]
             else np.zeros((num_samples, *shape), np.float32)
         )
@@ -322,7 +400,7 @@ def _smplx_columns(smplx: dict, flat_hand_mean: bool, num_samples: int, source: 
         if present[key]:
             array = np.asarray(smplx[key])
             count = int(np.prod(array.shape[1:])) if array.ndim else 0
-            columns[f"smplx_{key}"] = list(_per_sample(array, num_samples, f"{source}: smplx[{key!r}]", (count,)))
+            columns[f"smplx_{key}"] = list(_per_sample(array, num_samples, f"{where}[{key!r}]", (count,)))
     ones = np.ones(num_samples, bool)
     columns["smplx_flat_hand_mean"] = ones * flat_hand_mean
     columns["smplx_body_valid"] = ones * (present["global_orient"] and present["body_pose"])
@@ -334,11 +412,38 @@ def _smplx_columns(smplx: dict, flat_hand_mean: bool, num_samples: int, source: 
         columns[f"smplx_{part}_valid"] = annotated & present[key]
     columns["smplx_face_valid"] = ones * (present["jaw_pose"] and present["expression"])
     columns["smplx_eyes_valid"] = ones * (present["leye_pose"] and present["reye_pose"])
+    for part in ("lhand", "rhand"):
+        # Hand-only sets store an all-zero root for an absent hand (SMPLest-X then scores that hand as invalid).
+        root = columns[f"smplx_{part}_root"]
+        columns[f"smplx_{part}_root_valid"] = np.any(root != 0, axis=1) & present[f"{part}_root"]
     columns["smplx_betas_valid"] = ones * present["betas"]
     columns["smplx_transl_valid"] = ones * present["transl"]
     columns["smplx_num_betas"] = np.array([len(b) for b in columns["smplx_betas"]], np.int32)
     columns["smplx_num_expression"] = np.array([len(e) for e in columns["smplx_expression"]], np.int32)
     return columns
+
+
+def _parameter_columns(name, parameters: dict, meta: dict, flat_hand_mean: bool, num_samples: int, source: str):
+    """The SMPL-X columns and ``gender`` from the ``name`` parameter dict (smplx / smpl / smplh, known keys only).
+
+    Returns (columns, (N,) bool kid rows to leave out, where the gender came from or None). Raises on NaN or
+    infinite values, naming the key and the first bad row."""
+    where = f"{source}: {name}"
+    for key, value in parameters.items():
+        if key != "gender":
+            _check_finite(value, f"{where}[{key!r}]")
+    smplx = _as_smplx_parameters(name, parameters, num_samples, where)
+    columns = _smplx_columns(smplx, flat_hand_mean, num_samples, where)
+    # The original loaders pass the parameter dict's own gender to the body model; meta['gender'] is our fallback
+    # for files that keep it there.
+    if parameters.get("gender") is not None:
+        gender_from, genders = f"{name}['gender']", parameters["gender"]
+    elif meta.get("gender") is not None:
+        gender_from, genders = "meta['gender']", meta["gender"]
+    else:
+        gender_from, genders = None, "neutral"
+    columns["gender"] = _genders(genders, num_samples, f"{source}: {gender_from}")
+    return columns, _kid_rows(parameters, num_samples, where), gender_from
 
 
 def _camera_columns(meta: dict, misc: dict, num_samples: int, source: str) -> dict:
@@ -415,12 +520,16 @@ def parse_humandata(
             f"{source}: '__data_len__' says {int(declared)} samples but 'image_path' has {num_samples}."
         )
 
-    smplx, meta, misc = (_dict_entry(content, key, source) for key in ("smplx", "meta", "misc"))
+    meta, misc = (_dict_entry(content, key, source) for key in ("meta", "misc"))
+    parameters_from = next((key for key in _PARAMETER_KEYS if content.get(key) is not None), None)
+    parameters = _dict_entry(content, parameters_from, source) if parameters_from else {}
     unknown = sorted(
         key for key in content
-        if key not in _CONVERTED_KEYS and key not in _KNOWN_UNCONVERTED_KEYS
+        if key not in _CONVERTED_KEYS and key not in _KNOWN_UNCONVERTED_KEYS and key not in _PARAMETER_KEYS
         and not _KEYPOINT_KEY.match(key) and not _BOOKKEEPING_KEY.match(key)
-    ) + [f"smplx.{key}" for key in sorted(smplx) if key not in _SMPLX_FIXED_SHAPES and key not in _SMPLX_VARIABLE_KEYS]  # fmt: skip
+    ) + [
+        f"{parameters_from}.{key}" for key in sorted(parameters) if key not in _KNOWN_PARAMETER_KEYS[parameters_from]
+    ]  # fmt: skip
     if unknown and not allow_unknown_keys:
         raise HumanDataError(
             f"{source}: unknown keys {unknown}: this converter does not know what they hold. "
@@ -434,8 +543,11 @@ def parse_humandata(
         columns[box_key], columns[f"{part}_bbox_valid"] = _box(content, box_key, num_samples, source)
     if flat_hand_mean is None:
         flat_hand_mean = bool(misc.get("flat_hand_mean", False))
-    columns.update(_smplx_columns(smplx, flat_hand_mean, num_samples, source))
-    columns["gender"] = _genders(meta, num_samples, source)
+    parameters = {key: value for key, value in parameters.items() if f"{parameters_from}.{key}" not in unknown}
+    parameter_columns, kids, gender_from = _parameter_columns(
+        parameters_from, parameters, meta, flat_hand_mean, num_samples, source
+    )
+    columns.update(parameter_columns)
     used_keys = {}
     for name, keys, dims in (("keypoints_2d", KEYPOINTS_2D_KEYS, 2), ("keypoints_3d", KEYPOINTS_3D_KEYS, 3)):
         keypoints, used_keys[name] = _read_keypoints(content, keys, dims, num_samples, source)
@@ -445,22 +557,38 @@ def parse_humandata(
     columns.update(_camera_columns(meta, misc, num_samples, source))
 
     used = {key for entry in used_keys.values() if entry for key in entry.values() if key}
+    dropped = []
+    if kids.any():
+        dropped.append({"reason": _KID_ROWS, "count": int(kids.sum()), "first_row": int(np.argmax(kids))})
     report = dict(
         used_keys,
         source_file=Path(source).name,
         config=str(content["config"]) if content.get("config") is not None else None,
+        parameters_from=parameters_from,
+        gender_from=gender_from,
         not_converted=sorted(
             key
             for key in content
             if key in _KNOWN_UNCONVERTED_KEYS
+            or (key in _PARAMETER_KEYS and key != parameters_from)
             or (_KEYPOINT_KEY.match(key) and key not in used and not key.endswith("_convention"))
-        ),  # fmt: skip
+        )  # fmt: skip
+        + ([f"{parameters_from}.betas"] if parameters_from != "smplx" and "betas" in parameters else []),
         dropped_unknown=unknown,
+        dropped=dropped,
         meta_not_converted=sorted(key for key in meta if key not in _META_CONVERTED_KEYS),
         flat_hand_mean=flat_hand_mean,
     )
     image_sizes = _image_sizes(meta, num_samples, source)
-    return ParsedHumanData(source, num_samples, image_paths.astype(str), columns, image_sizes, report)
+    keep = np.flatnonzero(~kids)
+    if keep.size == 0:
+        raise HumanDataError(f"{source}: all {num_samples} rows are left out: {_KID_ROWS}.")
+    columns = {
+        name: values[keep] if isinstance(values, np.ndarray) else [values[i] for i in keep]
+        for name, values in columns.items()
+    }
+    image_sizes = image_sizes[keep] if image_sizes is not None else None
+    return ParsedHumanData(source, keep.size, image_paths[keep].astype(str), columns, image_sizes, keep, report)
 
 
 # ------------------------------------------------------------------------------------------- images (workers)
@@ -536,10 +664,15 @@ class ConversionReport:
     num_shards: int
     shards_written: int
     shards_reused: int
+    dropped: list = field(default_factory=list)  # [{reason, count, first_row}]: source rows left out beforehand
 
     @property
     def num_skipped(self) -> int:
         return len(self.skipped)
+
+    @property
+    def num_dropped(self) -> int:
+        return sum(item["count"] for item in self.dropped)
 
 
 def _dataset_name(npz_path: Path, content: dict) -> str:
@@ -564,6 +697,9 @@ def convert_humandata(
     flat_hand_mean: Optional[bool] = None,
 ) -> ConversionReport:
     """Convert one HumanData file and its images into ``out_dir`` (Hub layout), resuming a previous run.
+
+    Rows the original loader skips (AGORA kids) are left out before conversion and counted in
+    ``ConversionReport.dropped`` and the dataset card; see the module docstring for how parameters are read.
 
     Args:
         npz_path: the HumanData ``.npz``.
@@ -604,7 +740,7 @@ def convert_humandata(
         start, stop = shard_bounds(parsed.num_samples, count, index)
         return {
             "columns": parsed.rows(start, stop),
-            "source_indices": np.arange(start, stop),
+            "source_indices": parsed.source_indices[start:stop],
             "image_paths": [str(p) for p in parsed.image_paths[start:stop]],
             "image_sizes": parsed.image_sizes[start:stop] if parsed.image_sizes is not None else None,
             "image_root": str(image_root),
@@ -631,6 +767,7 @@ def convert_humandata(
     return ConversionReport(
         out_dir=out_dir, split=split, dataset_name=dataset_name, num_rows=summary.num_rows, skipped=summary.skipped,
         num_shards=count, shards_written=summary.shards_written, shards_reused=summary.shards_reused,
+        dropped=parsed.report["dropped"],
     )  # fmt: skip
 
 

@@ -96,6 +96,18 @@ _FIELDS = (
     ("smplx_left_hand_pose", Array2D((NUM_HAND_POSE_JOINTS, 3), "float32"), "Left-hand joint rotations (15, 3)."),
     ("smplx_right_hand_pose", Array2D((NUM_HAND_POSE_JOINTS, 3), "float32"), "Right-hand joint rotations (15, 3)."),
     ("smplx_flat_hand_mean", Value("bool"), "Hand poses are relative to the flat hand (else to the mean hand)."),
+    (
+        "smplx_lhand_root_valid",
+        Value("bool"),
+        "`smplx_lhand_root` is annotated (hand-only sets; an all-zero root is their placeholder for no hand).",
+    ),
+    (
+        "smplx_lhand_root",
+        _floats(3),
+        "Left-hand MANO global orientation, axis-angle (3), as the source gives it (HumanData `lhand_root`).",
+    ),
+    ("smplx_rhand_root_valid", Value("bool"), "`smplx_rhand_root` is annotated."),
+    ("smplx_rhand_root", _floats(3), "Right-hand MANO global orientation, axis-angle (3) (HumanData `rhand_root`)."),
     ("smplx_jaw_pose", _floats(3), "Jaw rotation, axis-angle (3)."),
     ("smplx_leye_pose", _floats(3), "Left-eye rotation (3); SMPLest-X does not pose the eyes."),
     ("smplx_reye_pose", _floats(3), "Right-eye rotation (3)."),
@@ -142,6 +154,8 @@ SMPLX_PARAMETER_SHAPES = MappingProxyType({
     "smplx_leye_pose": (3,),
     "smplx_reye_pose": (3,),
     "smplx_transl": (3,),
+    "smplx_lhand_root": (3,),
+    "smplx_rhand_root": (3,),
 })  # fmt: skip
 """Per-sample shapes of the fixed-size SMPL-X columns."""
 

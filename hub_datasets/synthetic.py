@@ -349,6 +349,8 @@ def _annotate(posed: dict, scenes: Sequence[SyntheticScene], image_size: Sequenc
         "smplx_global_orient": posed["global_orient"], "smplx_body_pose": posed["body_pose"],
         "smplx_left_hand_pose": posed["left_hand_pose"], "smplx_right_hand_pose": posed["right_hand_pose"],
         "smplx_flat_hand_mean": false, "smplx_jaw_pose": posed["jaw_pose"],
+        "smplx_lhand_root_valid": false, "smplx_lhand_root": zeros3,  # MANO roots: hand-only sets have them
+        "smplx_rhand_root_valid": false, "smplx_rhand_root": zeros3,
         "smplx_leye_pose": zeros3, "smplx_reye_pose": zeros3,  # the body model never poses the eyes: exactly 0
         "smplx_betas": list(posed["betas"]), "smplx_num_betas": np.full(num_people, posed["betas"].shape[1], np.int32),
         "smplx_betas_neutral": [np.zeros(0, np.float32)] * num_people,

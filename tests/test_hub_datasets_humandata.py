@@ -320,7 +320,8 @@ def test_malformed_smplx_and_meta_values_are_reported(tmp_path):
             r"smplx\['body_pose'\] has shape \(7, 20, 3\), expected \(7, 21, 3\)",
         ),
         ({"left_hand_pose": np.zeros((7, 12), np.float32)}, {}, r"smplx\['left_hand_pose'\] has shape \(7, 12\)"),
-        ({"betas_extra": np.zeros((7, 1))}, {}, r"unknown keys \['smplx.betas_extra'\]"),
+        # (`betas_extra` is known now: AGORA's kid weight, see test_hub_datasets_humandata_original_rules.py)
+        ({"betas_child": np.zeros((7, 1))}, {}, r"unknown keys \['smplx.betas_child'\]"),
         ({}, {"gender": ["male"] * 6 + ["x"]}, r"meta\['gender'\]\[6\] is 'x'"),
         ({}, {"focal_length": np.ones((5, 2))}, r"meta\['focal_length'\] has shape \(5, 2\)"),
         ({}, {"height": [24] * 3}, r"meta\['height'\] should hold 1 or 7 numbers, found 3"),
