@@ -106,8 +106,10 @@ def test_rows_follow_the_schema_with_every_annotation_marked_valid(dataset_dir, 
     assert set(rows["dataset_name"]) == {"synthetic"} and set(rows["gender"]) <= {"neutral", "male", "female"}
     assert (rows["image_height"] == IMAGE_SIZE[0]).all() and (rows["image_width"] == IMAGE_SIZE[1]).all()
     for name in EHPS_FEATURES:
-        if name.endswith("_valid") and not name.endswith("bbox_valid"):
+        if name.endswith("_valid") and not name.endswith(("bbox_valid", "_root_valid")):
             assert rows[name].all(), name
+    # MANO hand roots belong to hand-only sets; a whole body's hands are oriented by its body pose.
+    assert not rows["smplx_lhand_root_valid"].any() and not rows["smplx_rhand_root_valid"].any()
     assert not rows["smplx_flat_hand_mean"].any()  # hands relative to the mean hand, as SMPLest-X trains
     assert (rows["smplx_num_betas"] == 10).all() and (rows["smplx_num_expression"] == 10).all()
     assert rows["smplx_betas_neutral"].shape == (NUM_SAMPLES, 0)

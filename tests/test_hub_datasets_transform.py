@@ -95,6 +95,8 @@ def make_rows(body_model, count, seed):
             "smplx_face_valid": True, "smplx_eyes_valid": False, "smplx_betas_valid": True, "smplx_transl_valid": True,
             "smplx_global_orient": pose[i, 0], "smplx_body_pose": pose[i, 1:22], "smplx_left_hand_pose": pose[i, 22:37],
             "smplx_right_hand_pose": pose[i, 37:52], "smplx_flat_hand_mean": False, "smplx_jaw_pose": pose[i, 52],
+            "smplx_lhand_root_valid": False, "smplx_lhand_root": [0.0] * 3,  # MANO roots: hand-only sets
+            "smplx_rhand_root_valid": False, "smplx_rhand_root": [0.0] * 3,
             "smplx_leye_pose": [0.0] * 3, "smplx_reye_pose": [0.0] * 3, "smplx_betas": betas[i], "smplx_num_betas": 10,
             "smplx_betas_neutral": [], "smplx_expression": expression[i], "smplx_num_expression": 10,
             "smplx_transl": translation, "keypoints_2d": np.concatenate((keypoints_2d, np.ones((144, 1))), 1),
