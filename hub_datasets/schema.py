@@ -48,7 +48,7 @@ from smplest_hf.models.smplest_x.smplx_layout import (
 )
 
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: optional MANO hand roots (smplx_lhand_root, smplx_rhand_root + _valid)
 """Bumped when a field changes meaning or shape; written into every dataset card."""
 
 KEYPOINT_CONVENTION = "smplx_144"
