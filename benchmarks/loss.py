@@ -25,12 +25,9 @@ import torch
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
 from smplest_hf.models.smplest_x.losses import LABEL_SHAPES, SmplestXLoss
 from smplest_hf.models.smplest_x.modeling_smplest_x import SmplestXMeshRecoveryOutput
+from smplest_hf.models.smplest_x.smplx_layout import PARAMETER_NAMES
 
-LOSS_INPUTS = (
-    "global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression",
-    "left_hand_root_pose", "right_hand_root_pose", "joints", "keypoints_2d",
-)  # fmt: skip
-BODY_INPUTS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression")
+LOSS_INPUTS = (*PARAMETER_NAMES, "left_hand_root_pose", "right_hand_root_pose", "joints", "keypoints_2d")
 
 
 def _labels(batch_size: int, generator: torch.Generator) -> dict:
@@ -79,8 +76,8 @@ def measure(preset: str, batch_size: int, body_model_dir, repeats: int) -> dict:
             loss_function(outputs, labels)
 
     def body_model_forward_backward():
-        leaves = {name: getattr(outputs, name).detach().requires_grad_() for name in (*BODY_INPUTS, "camera_translation")}
-        body = model.body_model(**{name: leaves[name] for name in BODY_INPUTS}, transl=leaves["camera_translation"])
+        leaves = {name: getattr(outputs, name).detach().requires_grad_() for name in (*PARAMETER_NAMES, "camera_translation")}
+        body = model.body_model(**{name: leaves[name] for name in PARAMETER_NAMES}, transl=leaves["camera_translation"])
         (body.joints.sum() + body.vertices.sum()).backward()
 
     loss = _median_seconds(loss_forward_backward, repeats * 5)  # cheap: more repeats for a stable median

@@ -49,7 +49,7 @@ def swap_sides(values: np.ndarray, flip: np.ndarray, permutation: np.ndarray) ->
 
 
 def mirror_pose(pose: np.ndarray, flip: np.ndarray) -> np.ndarray:
-    """(N, 53, 3) axis-angle poses (``joint_sets.POSE_JOINT_NAMES`` order) -> mirrored where ``flip`` (N,) is set.
+    """(N, 53, 3) axis-angle poses (``smplx_layout.POSE_JOINT_NAMES`` order) -> mirrored where ``flip`` (N,) is set.
 
     Left and right joints swap and every rotation becomes its mirror image ``(x, -y, -z)``. An involution:
     mirroring twice gives the input back exactly.

@@ -64,8 +64,10 @@ from typing import Optional
 import numpy as np
 from PIL import Image as PILImage
 
+from smplest_hf.models.smplest_x.smplx_layout import GENDERS, NUM_BODY_POSE_JOINTS, NUM_HAND_POSE_JOINTS
+
 from .card import write_dataset_card
-from .schema import EHPS_FEATURES, GENDERS, NUM_KEYPOINTS
+from .schema import EHPS_FEATURES, NUM_KEYPOINTS
 from .sharding import ShardRows, check_split_name, number_of_shards, shard_bounds, write_shards
 
 
@@ -88,7 +90,8 @@ _KNOWN_UNCONVERTED_KEYS = {"image_id", "mano", "vertices", "vertices3d_path"}
 _PARAMETER_KEYS = ("smplx", "smpl", "smplh")
 
 _SMPLX_FIXED_SHAPES = {
-    "global_orient": (3,), "body_pose": (21, 3), "left_hand_pose": (15, 3), "right_hand_pose": (15, 3),
+    "global_orient": (3,), "body_pose": (NUM_BODY_POSE_JOINTS, 3),
+    "left_hand_pose": (NUM_HAND_POSE_JOINTS, 3), "right_hand_pose": (NUM_HAND_POSE_JOINTS, 3),
     "jaw_pose": (3,), "leye_pose": (3,), "reye_pose": (3,), "transl": (3,), "lhand_root": (3,), "rhand_root": (3,),
 }  # fmt: skip
 _SMPLX_VARIABLE_KEYS = ("betas", "expression", "betas_neutral")
@@ -105,14 +108,7 @@ _KNOWN_PARAMETER_KEYS = {
 }
 _KID_ROWS = "kids (`betas_extra` != 0), skipped as SMPLest-X's HumanData loader skips them"
 
-_GENDER_SPELLINGS = {
-    "neutral": "neutral",
-    "n": "neutral",
-    "male": "male",
-    "m": "male",
-    "female": "female",
-    "f": "female",
-}
+_GENDER_SPELLINGS = {spelling: gender for gender in GENDERS for spelling in (gender, gender[0])}  # "female" or "f"
 
 _KEYPOINT_CONVENTION_SIZES = {"human_data": 190, "smplx": 144}
 _META_CONVERTED_KEYS = {"gender", "focal_length", "focal", "principal_point", "princpt", "R", "T", "height", "width"}

@@ -42,41 +42,30 @@ import torch
 
 from smplest_hf.models.smplest_x.cropping import apply_affine
 from smplest_hf.models.smplest_x.geometry import axis_angle_to_matrix, matrix_to_axis_angle
+from smplest_hf.models.smplest_x.losses import joints_inside_body_input, wrist_global_rotations
 from smplest_hf.models.smplest_x.smplx_layout import (
+    NUM_BETAS,
     NUM_BODY_POSE_JOINTS,
+    NUM_EXPRESSION_COEFFS,
     NUM_HAND_POSE_JOINTS,
-    POSE_JOINT_NAMES,
     POSE_JOINT_PARTS,
+    SMPLX_BODY_PARENTS,
     SUPERVISION_JOINT_PARTS,
     SUPERVISION_LEFT_WRIST_INDEX,
     SUPERVISION_RIGHT_WRIST_INDEX,
     SUPERVISION_ROOT_INDEX,
+    WRIST_CHAINS,
 )
-from smplest_hf.models.smplest_x.losses import SMPLX_BODY_PARENTS, joints_inside_body_input, wrist_global_rotations
 
 from .flip import POSE_FLIP_PERMUTATION, SUPERVISION_FLIP_PERMUTATION, mirror_points, mirror_pose, swap_sides
 from .schema import NUM_KEYPOINTS, to_supervision_keypoints
 
 
-NUM_BETAS = 10
-NUM_EXPRESSION = 10
 BETA_RESET_THRESHOLD = 3.0  # the original resets shapes with any |beta| above this to the mean shape
 
 _BODY_CHAIN_JOINTS = len(SMPLX_BODY_PARENTS)  # pelvis + 21: the first 22 posed joints
 _LEFT_HAND_KEYPOINTS = np.array([*SUPERVISION_JOINT_PARTS["lhand"], SUPERVISION_LEFT_WRIST_INDEX])
 _RIGHT_HAND_KEYPOINTS = np.array([*SUPERVISION_JOINT_PARTS["rhand"], SUPERVISION_RIGHT_WRIST_INDEX])
-
-
-def _chain_to(pose_joint: str) -> np.ndarray:
-    """Posed-joint indices from `pose_joint` up to the pelvis (the first 22 posed joints are the body chain)."""
-    chain = [POSE_JOINT_NAMES.index(pose_joint)]
-    while SMPLX_BODY_PARENTS[chain[-1]] != -1:
-        chain.append(SMPLX_BODY_PARENTS[chain[-1]])
-    return np.array(chain)
-
-
-# Whose pose validity gates each wrist's global orientation target: every joint on its chain.
-_WRIST_CHAINS = (_chain_to("L_Wrist"), _chain_to("R_Wrist"))
 
 
 @dataclass
@@ -136,7 +125,7 @@ class LabelColumns:
 
         betas, num_betas = padded("smplx_betas", NUM_BETAS)
         betas_neutral, num_betas_neutral = padded("smplx_betas_neutral", NUM_BETAS)
-        expression, num_expression = padded("smplx_expression", NUM_EXPRESSION)
+        expression, num_expression = padded("smplx_expression", NUM_EXPRESSION_COEFFS)
         use_neutral = num_betas_neutral > 0
         return cls(
             sample_id=[str(value) for value in batch["sample_id"]],
@@ -257,7 +246,8 @@ def _pose(columns: LabelColumns, flip: np.ndarray, rotation: np.ndarray, hand_po
     # Wrist orientations along the augmented chain (after flip and rotation: the crop camera's frame).
     chain_rotations = axis_angle_to_matrix(torch.from_numpy(pose[:, :_BODY_CHAIN_JOINTS]))
     hand_root_pose = matrix_to_axis_angle(wrist_global_rotations(chain_rotations)).numpy()
-    hand_root_valid = np.stack([pose_valid[:, chain].all(axis=1) for chain in _WRIST_CHAINS], axis=1)
+    # Whose pose validity gates each wrist's global orientation target: every joint on its chain.
+    hand_root_valid = np.stack([pose_valid[:, chain].all(axis=1) for chain in WRIST_CHAINS], axis=1)
     hand_root_pose = np.where(hand_root_valid[..., None], hand_root_pose, 0.0)
     return {"pose": pose, "pose_valid": pose_valid, "hand_root_pose": hand_root_pose, "hand_root_valid": hand_root_valid}
 

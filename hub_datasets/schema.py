@@ -55,8 +55,6 @@ KEYPOINT_CONVENTION = "smplx_144"
 KEYPOINT_NAMES = SMPLX_OUTPUT_JOINT_NAMES
 NUM_KEYPOINTS = NUM_SMPLX_OUTPUT_JOINTS  # 144
 
-GENDERS = ("neutral", "male", "female")
-
 
 def _floats(length=None):
     return List(Value("float32"), length=-1 if length is None else length)
@@ -204,7 +202,6 @@ def to_supervision_keypoints(keypoints):
 __all__ = [
     "EHPS_FEATURES",
     "FIELD_DOCS",
-    "GENDERS",
     "KEYPOINT_CONVENTION",
     "KEYPOINT_NAMES",
     "NUM_KEYPOINTS",

@@ -56,8 +56,9 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
-from smplest_hf.models.smplest_x.body_model import GENDERS, BodyModelFileError, SmplxBodyModel, resolve_smplx_directory
+from smplest_hf.models.smplest_x.body_model import BodyModelFileError, SmplxBodyModel, resolve_smplx_directory
 from smplest_hf.models.smplest_x.geometry import matrix_to_axis_angle
+from smplest_hf.models.smplest_x.smplx_layout import GENDERS, PARAMETER_NAMES
 from smplest_hf.export.rasterizer import render_meshes
 
 from .card import write_dataset_card
@@ -195,9 +196,6 @@ def _concatenate_people(scenes: Sequence[SyntheticScene]) -> dict:
     return {key: np.concatenate([scene.people[key] for scene in scenes]) for key in scenes[0].people}
 
 
-_FORWARD_ARGUMENTS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression")
-
-
 def pose_people(scenes: Sequence[SyntheticScene], body_model_dir) -> dict:
     """Run the body model on every person of ``scenes`` (batched per gender), without translation.
 
@@ -235,7 +233,7 @@ def pose_people(scenes: Sequence[SyntheticScene], body_model_dir) -> dict:
         for start in range(0, len(rows), _PEOPLE_PER_FORWARD):
             batch = rows[start : start + _PEOPLE_PER_FORWARD]
             with torch.no_grad():
-                output = model(*(torch.from_numpy(params[name][batch]) for name in _FORWARD_ARGUMENTS))
+                output = model(*(torch.from_numpy(params[name][batch]) for name in PARAMETER_NAMES))
             vertices[batch] = output.vertices.numpy()
             joints[batch] = output.smplx_joints.numpy()
     return {**params, "gender": genders, "vertices": vertices, "smplx_joints": joints}

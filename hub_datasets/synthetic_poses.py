@@ -32,8 +32,14 @@ from types import MappingProxyType
 
 import numpy as np
 
-from smplest_hf.models.smplest_x.body_model import GENDERS, NUM_BETAS, NUM_EXPRESSION_COEFFS
-from smplest_hf.models.smplest_x.smplx_layout import NUM_BODY_POSE_JOINTS, NUM_HAND_POSE_JOINTS, SMPLX_JOINT_NAMES
+from smplest_hf.models.smplest_x.smplx_layout import (
+    GENDERS,
+    NUM_BETAS,
+    NUM_BODY_POSE_JOINTS,
+    NUM_EXPRESSION_COEFFS,
+    NUM_HAND_POSE_JOINTS,
+    SMPLX_JOINT_NAMES,
+)
 
 
 BODY_POSE_INDEX = MappingProxyType({name: i for i, name in enumerate(SMPLX_JOINT_NAMES[1 : 1 + NUM_BODY_POSE_JOINTS])})

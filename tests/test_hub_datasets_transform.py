@@ -29,12 +29,13 @@ from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
 from smplest_hf.models.smplest_x.smplx_layout import (
     POSE_FLIP_PAIRS,
     POSE_JOINT_NAMES,
+    SMPLX_BODY_PARENTS,
     SMPLX_JOINT_NAMES,
     SMPLX_OUTPUT_JOINT_NAMES,
     SUPERVISION_FLIP_PAIRS,
     SUPERVISION_JOINT_NAMES,
 )
-from smplest_hf.models.smplest_x.losses import LABEL_SHAPES, SMPLX_BODY_PARENTS, check_labels
+from smplest_hf.models.smplest_x.losses import LABEL_SHAPES, check_labels
 from smplest_hf.export.rasterizer import render_meshes
 
 

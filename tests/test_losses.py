@@ -10,10 +10,14 @@ from scipy.spatial.transform import Rotation
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
 from smplest_hf.models.smplest_x.configuration_smplest_x import DEFAULT_LOSS_WEIGHTS
 from smplest_hf.models.smplest_x.geometry import matrix_to_axis_angle
-from smplest_hf.models.smplest_x.smplx_layout import POSE_JOINT_NAMES, SMPLX_JOINT_NAMES, SUPERVISION_JOINT_NAMES
+from smplest_hf.models.smplest_x.smplx_layout import (
+    POSE_JOINT_NAMES,
+    SMPLX_BODY_PARENTS,
+    SMPLX_JOINT_NAMES,
+    SUPERVISION_JOINT_NAMES,
+)
 from smplest_hf.models.smplest_x.losses import (
     LABEL_SHAPES,
-    SMPLX_BODY_PARENTS,
     SmplestXLoss,
     joints_inside_body_input,
     wrist_global_rotations,

@@ -1,4 +1,5 @@
-"""Joint sets: derived indices equal the original SMPLest-X tables, and the sets are self-consistent."""
+"""The SMPL-X layout: derived indices equal the original SMPLest-X tables and SMPL-X's model files, and the sets
+are self-consistent."""
 
 import numpy as np
 import pytest
@@ -28,6 +29,15 @@ ORIGINAL_LEFT_HAND_REGRESSOR_ROWS = (20, 37, 38, 39, "v5361", 25, 26, 27, "v4933
                                      34, 35, 36, "v5169", 31, 32, 33, "v5286")  # fmt: skip
 ORIGINAL_RIGHT_HAND_REGRESSOR_ROWS = (21, 52, 53, 54, "v8079", 40, 41, 42, "v7669", 43, 44, 45, "v7794",
                                       49, 50, 51, "v7905", 46, 47, 48, "v8022")  # fmt: skip
+
+# SMPL-X's kinematic tree as published in its model files (row 0 of `kintree_table`, the root's parent as -1).
+MODEL_FILE_PARENTS = (
+    -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 15, 15, 15,
+    20, 25, 26, 20, 28, 29, 20, 31, 32, 20, 34, 35, 20, 37, 38,
+    21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21, 52, 53,
+)  # fmt: skip
+# The SMPL-X parameters of SMPLest-X's outputs, in its order (the original's `smplx_layer(...)` arguments).
+ORIGINAL_PARAMETERS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression")
 
 
 def test_smplx_names_match_the_smplx_package():
@@ -156,3 +166,39 @@ def test_pose_joints_are_the_smplx_joints_without_the_eyeballs():
 
 def test_j14_names():
     assert len(js.J14_JOINT_NAMES) == 14 and len(set(js.J14_JOINT_NAMES)) == 14
+
+
+# ------------------------------------------------------------------------------- kinematic tree, parameters
+def test_parents_equal_the_model_files_tree():
+    assert js.SMPLX_PARENTS == MODEL_FILE_PARENTS
+    assert js.SMPLX_BODY_PARENTS == MODEL_FILE_PARENTS[:22]
+    assert all(parent < child for child, parent in enumerate(js.SMPLX_PARENTS))  # parents precede children
+    named = {js.SMPLX_JOINT_NAMES[child]: js.SMPLX_JOINT_NAMES[parent] for child, parent in enumerate(js.SMPLX_PARENTS) if parent >= 0}
+    assert named["right_elbow"] == "right_shoulder" and named["right_eye_smplhf"] == "head"
+    assert named["right_thumb1"] == "right_wrist" and named["left_pinky3"] == "left_pinky2"
+
+
+def test_kinematic_chains_walk_from_the_pelvis_to_the_joint():
+    names = {side: tuple(js.SMPLX_JOINT_NAMES[i] for i in chain) for side, chain in zip(("left", "right"), js.WRIST_CHAINS)}
+    assert names["left"] == ("pelvis", "spine1", "spine2", "spine3", "left_collar", "left_shoulder", "left_elbow", "left_wrist")
+    assert names["right"] == tuple(js.mirror_name(name) for name in names["left"])
+    assert js.kinematic_chain("pelvis") == (0,)
+    assert js.kinematic_chain("left_index3") == js.kinematic_chain("left_wrist") + (25, 26, 27)
+    # The chains index the pose joints too: their first 22 are the SMPL-X body joints in the same order.
+    assert [js.POSE_JOINT_NAMES[i] for i in js.WRIST_CHAINS[1]][-3:] == ["R_Shoulder", "R_Elbow", "R_Wrist"]
+
+
+def test_parameter_names_and_sizes():
+    assert js.PARAMETER_NAMES == ORIGINAL_PARAMETERS
+    assert dict(js.POSE_PARAMETER_JOINTS) == {"global_orient": 1, "body_pose": 21, "left_hand_pose": 15, "right_hand_pose": 15, "jaw_pose": 1}
+    assert sum(js.POSE_PARAMETER_JOINTS.values()) == js.NUM_POSE_JOINTS  # the pose parameters pose the 53 joints
+    assert (js.NUM_BETAS, js.NUM_EXPRESSION_COEFFS) == (10, 10)
+    assert js.GENDERS == ("neutral", "male", "female")
+    assert (js.NUM_SMPLX_VERTICES, js.NUM_SMPLX_FACES, js.NUM_MANO_VERTICES, js.NUM_FLAME_VERTICES) == (10475, 20908, 778, 5023)
+    assert js.SMPLX_FINGER_NAMES == ("index", "middle", "pinky", "ring", "thumb")
+
+
+def test_layout_is_read_only_where_python_allows():
+    with pytest.raises(TypeError):
+        js.POSE_PARAMETER_JOINTS["leye_pose"] = 1
+    assert isinstance(js.SMPLX_PARENTS, tuple) and isinstance(js.PARAMETER_NAMES, tuple)

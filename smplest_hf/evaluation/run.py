@@ -38,8 +38,9 @@ import torch
 
 from ..export.atomic import write_text_atomic
 from .benchmarks import PAPER_MPE_BENCHMARKS, Benchmark, get_benchmark
-from ..models.smplest_x.body_model import NUM_BETAS, NUM_EXPRESSION_COEFFS, SmplxBodyModel, resolve_smplx_directory
+from ..models.smplest_x.body_model import SmplxBodyModel, resolve_smplx_directory
 from ..models.smplest_x.cropping import crop_affine_matrices, invert_affine_matrices
+from ..models.smplest_x.smplx_layout import GENDERS, NUM_BETAS, NUM_EXPRESSION_COEFFS, PARAMETER_NAMES
 from .metrics import (
     METRIC_TITLES,
     METRICS,
@@ -53,7 +54,6 @@ from .metrics import (
     regress,
 )
 
-GENDERS = ("neutral", "male", "female")  # codes 0, 1, 2 in batches
 RESULTS_JSON = "results.json"
 RESULTS_MARKDOWN = "results.md"
 MODEL_INDEX_TASK = "image-to-3d"  # the pipeline tag of our model cards
@@ -566,8 +566,7 @@ def smplx_parameter_batch(rows: list, benchmark: Benchmark) -> dict:
     * Jaw and expression are zero without ``smplx_face_valid``. Hand poses stay as annotated here, with
       ``flat_hand`` and the hand-valid flags; :class:`_GroundTruthMeshes` applies them with the body model's mean.
     """
-    columns = {name: [] for name in ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose",
-                                     "betas", "expression", "transl", "gender", "flat_hand", "lhand_valid", "rhand_valid")}  # fmt: skip
+    columns = {name: [] for name in (*PARAMETER_NAMES, "transl", "gender", "flat_hand", "lhand_valid", "rhand_valid")}
     for row in rows:
         betas_neutral = row.get("smplx_betas_neutral") or []
         if len(betas_neutral):
@@ -592,7 +591,7 @@ def smplx_parameter_batch(rows: list, benchmark: Benchmark) -> dict:
         columns["transl"].append(
             np.asarray(row["smplx_transl"], np.float32) if transl_valid else np.zeros(3, np.float32)
         )
-        columns["gender"].append(GENDERS.index(gender))
+        columns["gender"].append(GENDERS.index(gender))  # codes 0, 1, 2 in batches
         columns["flat_hand"].append(float(row["smplx_flat_hand_mean"]))
         columns["lhand_valid"].append(float(row["smplx_lhand_valid"]))
         columns["rhand_valid"].append(float(row["smplx_rhand_valid"]))

@@ -35,17 +35,15 @@ import torch
 
 from .detection import DEFAULT_DETECTOR, PersonDetector
 from .image_io import DEFAULT_MAX_PIXELS, LoadedImage, load_image
+from ..models.smplest_x.modeling_smplest_x import DTYPES
+from ..models.smplest_x.smplx_layout import PARAMETER_NAMES
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}  # fmt: skip
 # Where the small trained demo model ships inside the package (added by the training work); `smplest-x infer`
 # uses it when no --model is given.
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parents[1] / "demo_model"
 STAGES = ("decode", "detect", "crop", "model", "postprocess")
-_PARAMETER_FIELDS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression")
 # Model outputs the post-processing reads; the others (part roots and cameras) are training-only.
-_OUTPUT_FIELDS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression",
-                  "camera_translation", "vertices", "joints", "keypoints_2d")  # fmt: skip
+_OUTPUT_FIELDS = (*PARAMETER_NAMES, "camera_translation", "vertices", "joints", "keypoints_2d")
 # Per-person values in pixels that change when the image was shrunk for decoding (see `_to_original_pixels`).
 _PIXEL_POINTS = ("principal_point", "keypoints_2d")
 _PIXEL_LENGTHS = ("focal_length",)
@@ -350,7 +348,7 @@ class SmplestXPipeline:
             def stacked(name, chunk=chunk):
                 return torch.from_numpy(np.stack([np.asarray(person[name], np.float32) for person in chunk])).to(device)
 
-            parameters = {name: stacked(name) for name in (*_PARAMETER_FIELDS, "camera_translation")}
+            parameters = {name: stacked(name) for name in (*PARAMETER_NAMES, "camera_translation")}
             body = run_body_model(self.model.body_model, parameters)
             focal_length, principal_point = stacked("focal_length")[:, None], stacked("principal_point")[:, None]
             keypoints = project_points(body.joints.float(), focal_length, principal_point, depth_epsilon=KEYPOINT_DEPTH_EPSILON)
@@ -422,7 +420,6 @@ def _to_original_pixels(person: dict, scale: float) -> dict:
 
 __all__ = [
     "BUNDLED_MODEL_DIR",
-    "DTYPES",
     "STAGES",
     "SmplestXPipeline",
     "check_model_location",

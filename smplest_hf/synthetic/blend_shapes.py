@@ -15,13 +15,13 @@ arrays.
 
 import numpy as np
 
+from ..models.smplest_x.smplx_layout import FILE_EXPRESSION_SPACE, FILE_SHAPE_SPACE, SMPLX_PARENTS
 from .body_mesh import BodyMesh
 from .head import MOUTH_CORNER
 from .rigging import height_above_neck_cut
-from .skeleton import FLOOR_HEIGHT, SMPLX_PARENTS, joint_index
+from .skeleton import FLOOR_HEIGHT, joint_index
 
 
-NUM_SHAPE, NUM_EXPRESSION = 300, 100
 NUM_POSE_FEATURES = 9 * (len(SMPLX_PARENTS) - 1)
 
 
@@ -82,7 +82,7 @@ def shape_directions(mesh: BodyMesh, joints: np.ndarray, rng: np.random.Generato
     v = mesh.vertices
     x, y, z = v[:, 0], v[:, 1], v[:, 2]
     side = np.sign(x)
-    directions = np.zeros((len(v), 3, NUM_SHAPE))
+    directions = np.zeros((len(v), 3, FILE_SHAPE_SPACE))
     eyes = np.zeros(len(v), dtype=bool)
     eyes[np.concatenate((mesh.groups["left_eyeball"], mesh.groups["right_eyeball"]))] = True
     head = np.zeros(len(v), dtype=bool)
@@ -110,9 +110,9 @@ def shape_directions(mesh: BodyMesh, joints: np.ndarray, rng: np.random.Generato
     directions[:, 0, 8] = 0.04 * side * arms  # 8: arm length
     directions[:, 1, 9] = 0.02 * np.clip((y - 0.12) / 0.1, 0.0, 1.0) * (np.abs(x) < 0.12)  # 9: neck length
 
-    random_count = NUM_SHAPE - 10
+    random_count = FILE_SHAPE_SPACE - 10
     fields = smooth_symmetric_fields(v, random_count, wavelength=0.7, rng=rng)
-    scale = 0.012 * (10.0 / np.arange(10, NUM_SHAPE)) ** 1.2  # decaying, like a PCA basis' tail
+    scale = 0.012 * (10.0 / np.arange(10, FILE_SHAPE_SPACE)) ** 1.2  # decaying, like a PCA basis' tail
     directions[:, :, 10:] = fields * scale
     return directions
 
@@ -149,7 +149,7 @@ def expression_directions(
     x = v[:, 0]
     side = np.sign(x)
     mask = face_mask(mesh, face_ids)
-    directions = np.zeros((len(v), 3, NUM_EXPRESSION))
+    directions = np.zeros((len(v), 3, FILE_EXPRESSION_SPACE))
     jaw = joints[joint_index("jaw")]
     jaw_weight = weights[:, joint_index("jaw")]
     directions[:, :, 0] = jaw_weight[:, None] * np.cross((0.12, 0.0, 0.0), v - jaw)  # 0: mouth opens (jaw drops)
@@ -174,8 +174,8 @@ def expression_directions(
     directions[:, 1, 8] = 0.0025 * nose  # 8: nose wrinkle
     upper_lip, lower_lip = _gaussian(v, (0.0, 0.262, 0.097), 0.01), _gaussian(v, (0.0, 0.251, 0.095), 0.01)
     directions[:, 1, 9] = -0.0012 * upper_lip + 0.0012 * lower_lip  # 9: lips pressed
-    fields = smooth_symmetric_fields(v, NUM_EXPRESSION - 10, wavelength=0.06, rng=rng)
-    directions[:, :, 10:] = fields * (0.0025 * (10.0 / np.arange(10, NUM_EXPRESSION)) ** 0.8)
+    fields = smooth_symmetric_fields(v, FILE_EXPRESSION_SPACE - 10, wavelength=0.06, rng=rng)
+    directions[:, :, 10:] = fields * (0.0025 * (10.0 / np.arange(10, FILE_EXPRESSION_SPACE)) ** 0.8)
     return directions * mask[:, None, None]
 
 

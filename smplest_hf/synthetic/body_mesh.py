@@ -17,7 +17,12 @@ from typing import Dict
 
 import numpy as np
 
-from ..models.smplest_x.smplx_layout import SMPLX_VERTEX_JOINT_NAMES, SMPLX_VERTEX_JOINT_VERTEX_IDS
+from ..models.smplest_x.smplx_layout import (
+    NUM_SMPLX_FACES,
+    NUM_SMPLX_VERTICES,
+    SMPLX_VERTEX_JOINT_NAMES,
+    SMPLX_VERTEX_JOINT_VERTEX_IDS,
+)
 from .hands import build_left_hand
 from .head import build_head, build_left_eyeball, contour_landmark_targets, head_vertex_count, static_landmark_targets
 from .limbs import build_left_arm, build_left_leg
@@ -26,10 +31,9 @@ from .skeleton import MIRRORED_JOINT
 from .torso import build_torso
 
 
-NUM_VERTICES, NUM_FACES = 10475, 20908
-NUM_BODY_VERTICES = NUM_VERTICES - 2 * 546  # everything but the eyeballs
+NUM_BODY_VERTICES = NUM_SMPLX_VERTICES - 2 * 546  # everything but the eyeballs
 
-# smplx's names of the vertex joints (joint_sets.SMPLX_VERTEX_JOINT_NAMES) -> our marks
+# smplx's names of the vertex joints (smplx_layout.SMPLX_VERTEX_JOINT_NAMES) -> our marks
 _VERTEX_JOINT_MARKS = {
     "nose": "nose", "right_eye": "right_eye", "left_eye": "left_eye", "right_ear": "right_ear", "left_ear": "left_ear",
     "left_big_toe": "left_big_toe", "left_small_toe": "left_small_toe", "left_heel": "left_heel",
@@ -235,9 +239,9 @@ def _ring_neighbourhood(faces, seeds, count, steps):
 def build_body_mesh() -> BodyMesh:
     """Build the synthetic body mesh (deterministic: no randomness is involved)."""
     vertices, faces, segments, marks, groups, seams = _assemble()
-    if (len(vertices), len(faces)) != (NUM_VERTICES, NUM_FACES):
+    if (len(vertices), len(faces)) != (NUM_SMPLX_VERTICES, NUM_SMPLX_FACES):
         raise AssertionError(
-            f"built {len(vertices)} vertices and {len(faces)} faces, expected {NUM_VERTICES} and {NUM_FACES}"
+            f"built {len(vertices)} vertices and {len(faces)} faces, expected {NUM_SMPLX_VERTICES} and {NUM_SMPLX_FACES}"
         )
 
     # Where parts meet (crotch, shoulders, neck, wrists, ankles) rings change shape abruptly: smooth a few

@@ -32,6 +32,7 @@ from typing import Dict, Sequence, Union
 import numpy as np
 
 from ..export.atomic import atomic_file, write_bytes_atomic
+from ..models.smplest_x.smplx_layout import GENDERS, SMPLX_PARENTS
 from .blend_shapes import expression_directions, gendered_template, pose_directions, shape_directions
 from .body_mesh import build_body_mesh
 from .rigging import (
@@ -42,10 +43,9 @@ from .rigging import (
     mean_hand_poses,
     skinning_weights,
 )
-from .skeleton import ROOT_PARENT_IN_FILE, SMPLX_PARENTS, rest_joints
+from .skeleton import ROOT_PARENT_IN_FILE, rest_joints
 
 
-GENDERS = ("neutral", "male", "female")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 

@@ -283,7 +283,7 @@ def _mirror(points):
 
 
 def static_landmark_targets() -> np.ndarray:
-    """(51, 3) points on the face for ``joint_sets.SMPLX_FACE_LANDMARK_NAMES`` (the 68-point iBUG layout
+    """(51, 3) points on the face for ``smplx_layout.SMPLX_FACE_LANDMARK_NAMES`` (the 68-point iBUG layout
     without its jaw contour): brows, nose ridge, nostrils, eye outlines, outer and inner lips."""
     right_brow = [
         (-0.056, 0.349, 0.072),

@@ -16,13 +16,19 @@ True
 
 import numpy as np
 
-from ..models.smplest_x.smplx_layout import J14_JOINT_NAMES, NUM_HAND_POSE_JOINTS, SMPLX_JOINT_NAMES
+from ..models.smplest_x.smplx_layout import (
+    J14_JOINT_NAMES,
+    NUM_FLAME_VERTICES,
+    NUM_HAND_POSE_JOINTS,
+    NUM_MANO_VERTICES,
+    SMPLX_JOINT_NAMES,
+    SMPLX_PARENTS,
+)
 from .body_mesh import BodyMesh
-from .skeleton import SMPLX_PARENTS, joint_index
+from .skeleton import joint_index
 
 
 NUM_JOINTS = len(SMPLX_JOINT_NAMES)
-NUM_MANO_VERTICES, NUM_FLAME_VERTICES = 778, 5023
 _DIFFUSION_STEPS = 6
 _SMALLEST_WEIGHT = 0.01
 
@@ -126,7 +132,7 @@ def joint_regressor(mesh: BodyMesh, joints: np.ndarray) -> np.ndarray:
 
 
 def j14_regressor(mesh: BodyMesh, regressor: np.ndarray) -> np.ndarray:
-    """(14, V) float64 regressor of the LSP joints (``joint_sets.J14_JOINT_NAMES``): the body joints' rows of
+    """(14, V) float64 regressor of the LSP joints (``smplx_layout.J14_JOINT_NAMES``): the body joints' rows of
     the joint regressor, and the top of the head from the crown vertex and its neighbours."""
     rows = np.zeros((len(J14_JOINT_NAMES), regressor.shape[1]))
     names = {"Neck": "neck"}

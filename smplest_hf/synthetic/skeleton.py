@@ -1,4 +1,4 @@
-"""The synthetic body's skeleton: SMPL-X's kinematic tree and a rest pose with human proportions.
+"""The synthetic body's skeleton: a rest pose of SMPL-X's joints with human proportions.
 
 Coordinates are SMPL-X's: metres, y up, the person faces +z, their left is +x, rest pose a T-pose with the
 palms down. The origin sits in the chest as in SMPL-X, so the pelvis is about 0.35 m below it, the soles about
@@ -15,16 +15,9 @@ True
 
 import numpy as np
 
-from ..models.smplest_x.smplx_layout import SMPLX_JOINT_NAMES
+from ..models.smplest_x.smplx_layout import SMPLX_FINGER_NAMES, SMPLX_JOINT_NAMES, mirror_name
 
 
-# The parent of each of the 55 SMPL-X joints, in the model file's order (row 0 of `kintree_table`).
-SMPLX_PARENTS = (
-    -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19,  # body
-    15, 15, 15,  # jaw, left eye, right eye
-    20, 25, 26, 20, 28, 29, 20, 31, 32, 20, 34, 35, 20, 37, 38,  # left index, middle, pinky, ring, thumb
-    21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21, 52, 53,  # right hand, same order
-)  # fmt: skip
 ROOT_PARENT_IN_FILE = 4294967295  # how the official files store the root's missing parent (uint32 max)
 
 FLOOR_HEIGHT = -1.272  # y of the soles
@@ -62,15 +55,6 @@ HAND_FINGERS = {
 HAND_THUMB_JOINTS = ((0.024, -0.012, 0.020), (0.054, -0.018, 0.047), (0.083, -0.021, 0.063))
 HAND_THUMB_TIP = (0.108, -0.022, 0.073)
 HAND_THUMB_RADIUS = 0.0105
-FINGER_NAMES = ("index", "middle", "pinky", "ring", "thumb")  # SMPL-X's order of the finger joints
-
-
-def mirror_name(name: str) -> str:
-    """'left_knee' <-> 'right_knee'; mid-line names are returned unchanged."""
-    for prefix, other in (("left_", "right_"), ("right_", "left_")):
-        if name.startswith(prefix):
-            return other + name[len(prefix) :]
-    return name
 
 
 def joint_index(name: str) -> int:
@@ -106,7 +90,7 @@ def rest_joints() -> np.ndarray:
     for name, position in _BODY_JOINTS.items():
         joints[joint_index(name)] = position
         joints[joint_index(mirror_name(name))] = (-position[0], position[1], position[2])
-    for finger in FINGER_NAMES:
+    for finger in SMPLX_FINGER_NAMES:
         positions = hand_to_world(finger_joint_positions(finger)[:3])
         for k in range(3):
             name = f"left_{finger}{k + 1}"

@@ -47,9 +47,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..models.smplest_x.geometry import align_quaternion_signs, axis_angle_to_quaternion, quaternion_to_axis_angle
+from ..models.smplest_x.smplx_layout import POSE_PARAMETER_JOINTS
 
 # (field, joints) of the rotation group, in the order they are stacked for the filter.
-ROTATION_FIELDS = (("global_orient", 1), ("body_pose", 21), ("left_hand_pose", 15), ("right_hand_pose", 15), ("jaw_pose", 1))
+ROTATION_FIELDS = tuple(POSE_PARAMETER_JOINTS.items())
 CAMERA_FIELDS = (("box", 4), ("focal_length", 2), ("principal_point", 2))
 # Results computed from the parameters: stale once the parameters are smoothed (the pipeline recomputes them).
 GEOMETRY_FIELDS = ("vertices", "joints", "keypoints_2d")

@@ -50,6 +50,7 @@ from ..export.results import (
     track_colors,
 )
 from ..inference.image_files import SUMMARY_FILE, check_box_list, read_boxes_json, run_settings, stage_seconds
+from ..models.smplest_x.smplx_layout import PARAMETER_NAMES
 from .pipeline import process_video
 from .video_io import DEFAULT_MAX_FRAMES, VideoWriter, read_video_info
 
@@ -60,8 +61,7 @@ DEFAULT_VIDEO_OUTPUTS = ("params", "overlay", "keypoints", "anim")
 _PER_FRAME_KINDS = ("keypoints", "mesh", "glb")
 _VIDEO_MESH_FORMATS = ("ply",)
 # Per-frame fields kept for the per-track sequences (geometry is not kept: 125 KB per person and frame).
-_SEQUENCE_FIELDS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression",
-                    "camera_translation", "focal_length", "principal_point", "box", "detection_box")  # fmt: skip
+_SEQUENCE_FIELDS = (*PARAMETER_NAMES, "camera_translation", "focal_length", "principal_point", "box", "detection_box")
 
 
 def read_video_boxes_file(path) -> dict[int, list]:

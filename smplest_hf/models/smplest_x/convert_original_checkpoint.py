@@ -35,7 +35,7 @@ import torch
 
 from .configuration_smplest_x import PRESET_NAMES, SmplestXConfig
 from .image_processing_smplest_x import SmplestXImageProcessor
-from .modeling_smplest_x import SmplestXForHumanMeshRecovery
+from .modeling_smplest_x import DTYPES, SmplestXForHumanMeshRecovery
 
 # ------------------------------------------------------------------------------------------------ key mapping
 # Original SMPLest-X `network` key (after the DataParallel `module.` prefix is removed) -> our parameter name.
@@ -101,7 +101,8 @@ _LEGACY_PREFIXES = {"backbone.": "encoder."}
 
 # Published encoder sizes: a width alone tells their head count (used when no whole preset matches).
 _PUBLISHED_PRESETS = ("s", "b", "l", "h")
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+# Converted weights are float32 (exact) or bfloat16 (every weight its bf16 cast).
+_DTYPES = {name: dtype for name, dtype in DTYPES.items() if dtype in (torch.float32, torch.bfloat16)}
 _MAX_LISTED_KEYS = 12
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".bin", ".ckpt", ".safetensors")
 
