@@ -524,7 +524,7 @@ def test_3dpw_metrics_match_both_originals(synthetic_sets):
     predicted = rng.normal(size=(3, NUM_VERTICES, 3)) * 0.3
     target = rng.normal(size=(3, 6890, 3)) * 0.3
     sets = to_sets(synthetic_sets, smpl_joint_regressor=smpl_regressor, smplx_to_smpl=smplx_to_smpl)
-    names = list(SMPL_TARGET_METRICS) + ["pve_smpl", "pa_pve_smpl", "mpjpe_lsp14_sx", "pa_mpjpe_lsp14_sx"]
+    names = list(SMPL_TARGET_METRICS)
     results = MeshMetrics(sets, names)(torch.from_numpy(predicted), torch.from_numpy(target))
     jx = synthetic_sets["joint_regressor"]
     for n in range(3):
@@ -559,13 +559,13 @@ def test_mean_primary_error_is_the_unweighted_mean():
 
 
 def test_registry_names_and_hand_regressor_layout(synthetic_sets):
-    from smplest_hf.evaluation.metrics import METRIC_TITLES
-
-    assert set(METRIC_TITLES) == set(METRICS)
+    for name, metric in METRICS.items():
+        assert metric.name == name and metric.title and metric.unit == "mm"
     for name in ("pve_all", "pa_pve_all", "pve_hands", "pa_pve_hands", "pve_face", "pa_pve_face", "mpjpe_j14",
                  "pa_mpjpe_j14", "mpjpe_lsp14"):  # fmt: skip
         assert callable(METRICS[name])
-    assert set(SMPLX_TARGET_METRICS) | set(SMPL_TARGET_METRICS) <= set(METRICS)
+    assert set(SMPLX_TARGET_METRICS) | set(SMPL_TARGET_METRICS) == set(METRICS)
+    assert not set(SMPLX_TARGET_METRICS) & set(SMPL_TARGET_METRICS)
     regressor = torch.from_numpy(synthetic_sets["joint_regressor"])
     for side in ("left", "right"):
         np.testing.assert_array_equal(
@@ -598,3 +598,27 @@ def test_gendered_body_model_is_refused(synthetic_body_model_dir):
 
     with pytest.raises(ValueError, match="neutral"):
         MeshMetrics.from_body_model(SmplxBodyModel.from_directory(synthetic_body_model_dir, gender="male"))
+
+
+def test_one_registry_entry_holds_title_ground_truth_and_unit_of_each_metric():
+    from smplest_hf.evaluation.metrics import Metric
+
+    titles = {name: metric.title for name, metric in METRICS.items()}
+    assert titles["pve_all"] == "PVE all" and titles["pa_pve_left_hand"] == "PA-PVE L-hand"
+    assert titles["pa_mpjpe_hands_sx"] == "PA-MPJPE hands (SX)" and titles["pa_mpjpe_lsp14_sx"] == "PA-MPJPE (LSP-14, SX)"
+    assert SMPL_TARGET_METRICS == ("mpjpe_lsp14", "pa_mpjpe_lsp14", "pve_smpl", "pa_pve_smpl", "mpjpe_lsp14_sx", "pa_mpjpe_lsp14_sx")
+    assert len(SMPLX_TARGET_METRICS) == 18 and SMPLX_TARGET_METRICS[:3] == ("pve_all", "pa_pve_all", "pve_left_hand")
+    with pytest.raises(TypeError):  # read-only: a metric is added by editing the registry, in one place
+        METRICS["pve_everything"] = METRICS["pve_all"]
+    with pytest.raises(ValueError, match="ground_truth"):
+        Metric("pve_smplh", "PVE (SMPL-H)", "smplh", METRICS["pve_all"].compute)
+
+
+def test_a_metric_names_the_smpl_set_it_lacks(synthetic_sets):
+    rng = np.random.default_rng(0)
+    sets = to_sets(synthetic_sets, smpl_joint_regressor=rng.random((24, 6890)))  # no SMPL-X -> SMPL matrix
+    predicted = torch.from_numpy(rng.normal(size=(2, NUM_VERTICES, 3)))
+    target = torch.from_numpy(rng.normal(size=(2, 6890, 3)))
+    assert MeshMetrics(sets, ["mpjpe_lsp14"])(predicted, target)["mpjpe_lsp14"].values.shape == (2,)
+    with pytest.raises(ValueError, match=r"'pve_smpl'.*SmplxEvaluationSets\.smplx_to_smpl"):
+        MeshMetrics(sets, ["pve_smpl"])(predicted, target)

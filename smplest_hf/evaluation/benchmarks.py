@@ -29,7 +29,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .metrics import METRICS, SMPL_TARGET_METRICS, SMPLX_TARGET_METRICS
+from .metrics import METRICS
 
 PLACEHOLDER_NAMESPACE = "smplest-hf-placeholder"
 """Owner of the placeholder dataset repo ids: nothing is published there (the test sets are licensed)."""
@@ -66,7 +66,7 @@ UBODY_METRICS = (
     "pa_mpjpe_hands",
 )
 """SMPLer-X ``UBody.evaluate``: hands only combined, no non-PA MPJPE."""
-PW3D_METRICS = SMPL_TARGET_METRICS
+PW3D_METRICS = ("mpjpe_lsp14", "pa_mpjpe_lsp14")
 """SMPLer-X ``PW3D.evaluate``: LSP-14 joints of the predicted SMPL-X mesh against SMPL ground truth."""
 
 
@@ -136,7 +136,7 @@ class Benchmark:
             if getattr(self, field) not in allowed:
                 raise ValueError(f"{where}: {field} must be one of {allowed}, got {getattr(self, field)!r}.")
         # A metric compares with either an SMPL-X (10475) or an SMPL (6890) ground truth, never both.
-        wants_smpl = {metric not in SMPLX_TARGET_METRICS for metric in self.metrics}
+        wants_smpl = {METRICS[metric].ground_truth == "smpl" for metric in self.metrics}
         if len(wants_smpl) > 1 or wants_smpl.pop() != (self.ground_truth == "smpl_vertices"):
             raise ValueError(
                 f"{where}: ground_truth={self.ground_truth!r} does not fit its metrics {list(self.metrics)}: an SMPL "

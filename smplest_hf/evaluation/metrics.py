@@ -44,6 +44,7 @@ use ``MeshMetrics.from_body_model(SmplxBodyModel.from_directory(DIR))``)::
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 from typing import Optional
 
 import torch
@@ -465,6 +466,47 @@ class EvaluationMasks:
 # ================================================================================================ registry
 MetricFunction = Callable[[torch.Tensor, torch.Tensor, SmplxEvaluationSets, EvaluationMasks], PerSampleErrors]
 
+GROUND_TRUTH_MESHES = ("smplx", "smpl")
+"""What a metric scores against: an SMPL-X mesh (10475 vertices) or an SMPL mesh (6890 vertices, 3DPW)."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One evaluation metric: everything known about it, in one registry entry (:data:`METRICS`).
+
+    Attributes:
+        name: registry key, e.g. ``"pa_pve_hands"``.
+        title: short column title for tables (``"PA-PVE hands"``; "(SX)" marks the SMPLest-X variant).
+        ground_truth: the mesh it scores against, one of :data:`GROUND_TRUTH_MESHES`.
+        compute: ``fn(predicted_vertices, target_vertices, sets, masks) -> PerSampleErrors``.
+        unit: of its values.
+        needs_sets: the optional :class:`SmplxEvaluationSets` fields it reads (the SMPL model's); calling it
+            without them raises ``ValueError`` naming the field.
+    """
+
+    name: str
+    title: str
+    ground_truth: str
+    compute: MetricFunction
+    unit: str = "mm"
+    needs_sets: tuple = ()
+
+    def __post_init__(self):
+        if self.ground_truth not in GROUND_TRUTH_MESHES:
+            raise ValueError(f"Metric {self.name!r}: ground_truth must be one of {GROUND_TRUTH_MESHES}, got {self.ground_truth!r}.")
+
+    def __call__(
+        self, predicted: torch.Tensor, target: torch.Tensor, sets: SmplxEvaluationSets, masks: EvaluationMasks
+    ) -> PerSampleErrors:
+        """(N, V, 3) predicted and (N, Vg, 3) target meshes in metres -> per-sample errors in :attr:`unit`."""
+        for name in self.needs_sets:
+            if getattr(sets, name) is None:
+                raise ValueError(
+                    f"Metric {self.name!r} scores an {self.ground_truth.upper()} ground truth and needs "
+                    f"SmplxEvaluationSets.{name}; pass it when building the sets (from the SMPL model files)."
+                )
+        return self.compute(predicted, target, sets, masks)
+
 
 def _pve_all(predicted, target, sets, masks):
     return vertex_error_at_root(predicted, target, sets.joint_regressor[PELVIS_ROW], None, masks.vertex_valid)
@@ -557,22 +599,12 @@ def _sx_hand_pa_mpjpe(which):
     return metric
 
 
-def _require(sets, name, metric_name):
-    value = getattr(sets, name)
-    if value is None:
-        raise ValueError(
-            f"Metric {metric_name!r} scores an SMPL ground truth and needs SmplxEvaluationSets.{name}; "
-            "pass it when building the sets (from the SMPL model files)."
-        )
-    return value
-
-
 def _lsp14_rows(regressor):
     return regressor[list(LSP14_ROWS)]
 
 
 def _mpjpe_lsp14(predicted, target, sets, masks):
-    smpl_regressor = _require(sets, "smpl_joint_regressor", "mpjpe_lsp14")
+    smpl_regressor = sets.smpl_joint_regressor
     return joint_error_at_root(
         predicted,
         target,
@@ -584,16 +616,15 @@ def _mpjpe_lsp14(predicted, target, sets, masks):
 
 
 def _pa_mpjpe_lsp14(predicted, target, sets, masks):
-    smpl_regressor = _require(sets, "smpl_joint_regressor", "pa_mpjpe_lsp14")
+    smpl_regressor = sets.smpl_joint_regressor
     return joint_error_procrustes(
         predicted, target, _lsp14_rows(sets.joint_regressor), target_joint_regressor=_lsp14_rows(smpl_regressor)
     )
 
 
-def _prediction_as_smpl(predicted, target, sets, metric_name):
+def _prediction_as_smpl(predicted, target, sets):
     """SMPLest-X's 3DPW path: pelvis onto the SMPL pelvis, then SMPL-X -> SMPL vertices."""
-    smpl_regressor = _require(sets, "smpl_joint_regressor", metric_name)
-    conversion = _require(sets, "smplx_to_smpl", metric_name)
+    smpl_regressor, conversion = sets.smpl_joint_regressor, sets.smplx_to_smpl
     predicted, target = _promote(predicted, target)
     _check_batch(predicted, target)
     aligned = align_at_root(
@@ -603,95 +634,70 @@ def _prediction_as_smpl(predicted, target, sets, metric_name):
 
 
 def _pve_smpl(predicted, target, sets, masks):
-    as_smpl, target, _ = _prediction_as_smpl(predicted, target, sets, "pve_smpl")
+    as_smpl, target, _ = _prediction_as_smpl(predicted, target, sets)
     _check_same_points(as_smpl, target, "converted prediction", "SMPL target")
     return per_sample_mean(point_errors_mm(as_smpl, target))
 
 
 def _pa_pve_smpl(predicted, target, sets, masks):
-    as_smpl, target, _ = _prediction_as_smpl(predicted, target, sets, "pa_pve_smpl")
+    as_smpl, target, _ = _prediction_as_smpl(predicted, target, sets)
     _check_same_points(as_smpl, target, "converted prediction", "SMPL target")
     return per_sample_mean(point_errors_mm(procrustes_align(as_smpl, target), target))
 
 
 def _mpjpe_lsp14_sx(predicted, target, sets, masks):
-    as_smpl, target, smpl_regressor = _prediction_as_smpl(predicted, target, sets, "mpjpe_lsp14_sx")
+    as_smpl, target, smpl_regressor = _prediction_as_smpl(predicted, target, sets)
     regressor = _lsp14_rows(smpl_regressor)
     return per_sample_mean(point_errors_mm(regress(regressor, as_smpl), regress(regressor, target)))
 
 
 def _pa_mpjpe_lsp14_sx(predicted, target, sets, masks):
-    as_smpl, target, smpl_regressor = _prediction_as_smpl(predicted, target, sets, "pa_mpjpe_lsp14_sx")
+    as_smpl, target, smpl_regressor = _prediction_as_smpl(predicted, target, sets)
     regressor = _lsp14_rows(smpl_regressor)
     target_joints = regress(regressor, target)
     return per_sample_mean(point_errors_mm(procrustes_align(regress(regressor, as_smpl), target_joints), target_joints))
 
 
-METRICS: Mapping[str, MetricFunction] = {
+_SMPL_SETS = ("smpl_joint_regressor",)
+_SMPL_CONVERSION_SETS = ("smpl_joint_regressor", "smplx_to_smpl")
+
+METRICS: Mapping[str, Metric] = MappingProxyType({metric.name: metric for metric in (
     # SMPL-X ground truth (EHF, AGORA, UBody, EgoBody, ARCTIC, RenBody, SynHand): both originals
-    "pve_all": _pve_all,
-    "pa_pve_all": _pa_pve_all,
-    "pve_left_hand": _pve_hand("left"),
-    "pve_right_hand": _pve_hand("right"),
-    "pve_hands": _combined(_pve_hand("left"), _pve_hand("right")),
-    "pa_pve_left_hand": _pa_pve_hand("left"),
-    "pa_pve_right_hand": _pa_pve_hand("right"),
-    "pa_pve_hands": _combined(_pa_pve_hand("left"), _pa_pve_hand("right")),
-    "pve_face": _pve_face,
-    "pa_pve_face": _pa_pve_face,
-    "mpjpe_j14": _mpjpe_j14,  # SMPLest-X only
-    "pa_mpjpe_j14": _pa_mpjpe_j14,
-    "pa_mpjpe_left_hand": _pa_mpjpe_hand("left"),  # SMPLer-X: 21 joints
-    "pa_mpjpe_right_hand": _pa_mpjpe_hand("right"),
-    "pa_mpjpe_hands": _combined(_pa_mpjpe_hand("left"), _pa_mpjpe_hand("right")),
-    "pa_mpjpe_left_hand_sx": _sx_hand_pa_mpjpe("left"),  # SMPLest-X: 20 joints and its outlier rule
-    "pa_mpjpe_right_hand_sx": _sx_hand_pa_mpjpe("right"),
-    "pa_mpjpe_hands_sx": _sx_hand_pa_mpjpe("hands"),
-    # SMPL ground truth (3DPW)
-    "mpjpe_lsp14": _mpjpe_lsp14,  # SMPLer-X PW3D: SMPL-X joints against SMPL joints
-    "pa_mpjpe_lsp14": _pa_mpjpe_lsp14,
-    "pve_smpl": _pve_smpl,  # SMPLest-X: the prediction converted to SMPL vertices
-    "pa_pve_smpl": _pa_pve_smpl,
-    "mpjpe_lsp14_sx": _mpjpe_lsp14_sx,
-    "pa_mpjpe_lsp14_sx": _pa_mpjpe_lsp14_sx,
-}
-"""Metric name -> ``fn(predicted_vertices, target_vertices, sets, masks) -> PerSampleErrors`` (mm)."""
+    Metric("pve_all", "PVE all", "smplx", _pve_all),
+    Metric("pa_pve_all", "PA-PVE all", "smplx", _pa_pve_all),
+    Metric("pve_left_hand", "PVE L-hand", "smplx", _pve_hand("left")),
+    Metric("pve_right_hand", "PVE R-hand", "smplx", _pve_hand("right")),
+    Metric("pve_hands", "PVE hands", "smplx", _combined(_pve_hand("left"), _pve_hand("right"))),
+    Metric("pa_pve_left_hand", "PA-PVE L-hand", "smplx", _pa_pve_hand("left")),
+    Metric("pa_pve_right_hand", "PA-PVE R-hand", "smplx", _pa_pve_hand("right")),
+    Metric("pa_pve_hands", "PA-PVE hands", "smplx", _combined(_pa_pve_hand("left"), _pa_pve_hand("right"))),
+    Metric("pve_face", "PVE face", "smplx", _pve_face),
+    Metric("pa_pve_face", "PA-PVE face", "smplx", _pa_pve_face),
+    Metric("mpjpe_j14", "MPJPE body", "smplx", _mpjpe_j14),  # SMPLest-X only
+    Metric("pa_mpjpe_j14", "PA-MPJPE body", "smplx", _pa_mpjpe_j14),
+    Metric("pa_mpjpe_left_hand", "PA-MPJPE L-hand", "smplx", _pa_mpjpe_hand("left")),  # SMPLer-X: 21 joints
+    Metric("pa_mpjpe_right_hand", "PA-MPJPE R-hand", "smplx", _pa_mpjpe_hand("right")),
+    Metric("pa_mpjpe_hands", "PA-MPJPE hands", "smplx", _combined(_pa_mpjpe_hand("left"), _pa_mpjpe_hand("right"))),
+    # SMPLest-X: 20 joints and its outlier rule
+    Metric("pa_mpjpe_left_hand_sx", "PA-MPJPE L-hand (SX)", "smplx", _sx_hand_pa_mpjpe("left")),
+    Metric("pa_mpjpe_right_hand_sx", "PA-MPJPE R-hand (SX)", "smplx", _sx_hand_pa_mpjpe("right")),
+    Metric("pa_mpjpe_hands_sx", "PA-MPJPE hands (SX)", "smplx", _sx_hand_pa_mpjpe("hands")),
+    # SMPL ground truth (3DPW). SMPLer-X PW3D: SMPL-X joints of the mesh against SMPL joints
+    Metric("mpjpe_lsp14", "MPJPE (LSP-14)", "smpl", _mpjpe_lsp14, needs_sets=_SMPL_SETS),
+    Metric("pa_mpjpe_lsp14", "PA-MPJPE (LSP-14)", "smpl", _pa_mpjpe_lsp14, needs_sets=_SMPL_SETS),
+    # SMPLest-X: the prediction converted to SMPL vertices
+    Metric("pve_smpl", "PVE (SMPL)", "smpl", _pve_smpl, needs_sets=_SMPL_CONVERSION_SETS),
+    Metric("pa_pve_smpl", "PA-PVE (SMPL)", "smpl", _pa_pve_smpl, needs_sets=_SMPL_CONVERSION_SETS),
+    Metric("mpjpe_lsp14_sx", "MPJPE (LSP-14, SX)", "smpl", _mpjpe_lsp14_sx, needs_sets=_SMPL_CONVERSION_SETS),
+    Metric("pa_mpjpe_lsp14_sx", "PA-MPJPE (LSP-14, SX)", "smpl", _pa_mpjpe_lsp14_sx, needs_sets=_SMPL_CONVERSION_SETS),
+)})  # fmt: skip
+"""Metric name -> :class:`Metric`, the one registry: title, ground truth, unit and computation of each metric."""
 
-METRIC_TITLES: Mapping[str, str] = {
-    "pve_all": "PVE all",
-    "pa_pve_all": "PA-PVE all",
-    "pve_left_hand": "PVE L-hand",
-    "pve_right_hand": "PVE R-hand",
-    "pve_hands": "PVE hands",
-    "pa_pve_left_hand": "PA-PVE L-hand",
-    "pa_pve_right_hand": "PA-PVE R-hand",
-    "pa_pve_hands": "PA-PVE hands",
-    "pve_face": "PVE face",
-    "pa_pve_face": "PA-PVE face",
-    "mpjpe_j14": "MPJPE body",
-    "pa_mpjpe_j14": "PA-MPJPE body",
-    "pa_mpjpe_left_hand": "PA-MPJPE L-hand",
-    "pa_mpjpe_right_hand": "PA-MPJPE R-hand",
-    "pa_mpjpe_hands": "PA-MPJPE hands",
-    "pa_mpjpe_left_hand_sx": "PA-MPJPE L-hand (SX)",
-    "pa_mpjpe_right_hand_sx": "PA-MPJPE R-hand (SX)",
-    "pa_mpjpe_hands_sx": "PA-MPJPE hands (SX)",
-    "mpjpe_lsp14": "MPJPE (LSP-14)",
-    "pa_mpjpe_lsp14": "PA-MPJPE (LSP-14)",
-    "pve_smpl": "PVE (SMPL)",
-    "pa_pve_smpl": "PA-PVE (SMPL)",
-    "mpjpe_lsp14_sx": "MPJPE (LSP-14, SX)",
-    "pa_mpjpe_lsp14_sx": "PA-MPJPE (LSP-14, SX)",
-}
-"""Metric name -> short column title for tables (all values in mm; "(SX)": the SMPLest-X variant)."""
+SMPLX_TARGET_METRICS = tuple(name for name, metric in METRICS.items() if metric.ground_truth == "smplx")
+"""Names of the metrics of an SMPL-X (10475-vertex) ground truth, in registry order."""
 
-SMPLX_TARGET_METRICS = tuple(name for name in METRICS if name not in {
-    "mpjpe_lsp14", "pa_mpjpe_lsp14", "pve_smpl", "pa_pve_smpl", "mpjpe_lsp14_sx", "pa_mpjpe_lsp14_sx"
-})  # fmt: skip
-"""Metrics of a SMPL-X (10475-vertex) ground truth."""
-
-SMPL_TARGET_METRICS = ("mpjpe_lsp14", "pa_mpjpe_lsp14")
-"""Metrics of an SMPL (6890-vertex) ground truth with the SMPLer-X 3DPW evaluator (the one used for MPE)."""
+SMPL_TARGET_METRICS = tuple(name for name, metric in METRICS.items() if metric.ground_truth == "smpl")
+"""Names of the metrics of an SMPL (6890-vertex) ground truth, in registry order."""
 
 
 class MeshMetrics:
@@ -846,12 +852,13 @@ def _select(predicted, target, vertex_ids, vertex_valid):
 
 
 __all__ = [
+    "GROUND_TRUTH_MESHES",
     "METRICS",
-    "METRIC_TITLES",
     "SMPLX_TARGET_METRICS",
     "SMPL_TARGET_METRICS",
     "EvaluationMasks",
     "MeshMetrics",
+    "Metric",
     "MetricAccumulator",
     "PerSampleErrors",
     "SmplxEvaluationSets",

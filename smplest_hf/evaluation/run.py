@@ -42,7 +42,6 @@ from ..models.smplest_x.body_model import SmplxBodyModel, resolve_smplx_director
 from ..models.smplest_x.cropping import crop_affine_matrices, invert_affine_matrices
 from ..models.smplest_x.smplx_layout import GENDERS, NUM_BETAS, NUM_EXPRESSION_COEFFS, PARAMETER_NAMES
 from .metrics import (
-    METRIC_TITLES,
     METRICS,
     EvaluationMasks,
     MeshMetrics,
@@ -141,7 +140,7 @@ class EvaluationReport:
     def to_markdown(self) -> str:
         """One row per benchmark with all its metrics (mm), then the MPE row."""
         columns = [name for name in METRICS if any(name in result.metrics for result in self.benchmarks)]
-        header = ["benchmark", "samples", "primary error"] + [METRIC_TITLES[name] for name in columns]
+        header = ["benchmark", "samples", "primary error"] + [METRICS[name].title for name in columns]
         lines = [
             f"# Evaluation of `{self.model}`",
             "",
@@ -154,7 +153,7 @@ class EvaluationReport:
             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
         ]
         for result in self.benchmarks:
-            primary = f"**{_format_mm(result.primary_error)}** ({METRIC_TITLES[result.primary_metric]})"
+            primary = f"**{_format_mm(result.primary_error)}** ({METRICS[result.primary_metric].title})"
             cells = [_format_mm(result.metrics[name]) if name in result.metrics else "–" for name in columns]
             lines.append(f"| {result.title} | {result.num_samples} | {primary} | " + " | ".join(cells) + " |")
         mpe = "n/a" if self.mpe is None else _format_mm(self.mpe)
@@ -197,7 +196,7 @@ class EvaluationReport:
                             dataset_name=result.title,
                             dataset_split=result.split,
                             metric_type=name,
-                            metric_name=f"{METRIC_TITLES[name]} (mm)",
+                            metric_name=f"{METRICS[name].title} ({METRICS[name].unit})",
                             metric_value=round(value, 2),
                         )
                     )
