@@ -61,7 +61,7 @@ def run_child(args) -> dict:
                            image_size=(256, 192), num_proc=1)  # fmt: skip
         dataset = load_ehps_dataset(os.path.join(scratch, "data"), "train", decode_images=False)
         config = SmplestXConfig.from_preset(args.preset)
-        dataset.set_transform(TrainingTransform(config, seed=0, bbox_ratio=1.2))
+        dataset.set_transform(TrainingTransform(config=config, seed=0, bbox_ratio=1.2))
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=batch_size, sampler=EpochShuffleSampler(len(dataset)), drop_last=True,
             collate_fn=collate_training_batch, num_workers=args.num_workers,

@@ -143,7 +143,7 @@ def build_training_data(config: TrainingConfig, processor, accelerator):
         augmentation = AugmentationConfig(**data.augmentation)
     except TypeError as error:  # an unknown field
         raise ValueError(f"data.augmentation: {error}; the fields are {[f.name for f in fields(AugmentationConfig)]}.") from None
-    transform = TrainingTransform(processor, augment=data.augment, augmentation=augmentation, seed=config.seed,
+    transform = TrainingTransform(image_processor=processor, augment=data.augment, augmentation=augmentation, seed=config.seed,
                                   bbox_ratio=data.bbox_ratio)  # fmt: skip
     batch_size = config.optimization.batch_size
     with accelerator.main_process_first():  # the first load converts Parquet to the Arrow cache: once

@@ -10,7 +10,7 @@
 Modules: ``schema`` (the Features every dataset shares), ``humandata`` (HumanData ``.npz`` converter),
 ``sharding`` (resumable parallel Parquet shards in the Hub layout), ``card`` (dataset cards), ``hub`` (push and
 load), ``mixing`` (balanced and weighted mixing), ``synthetic`` (rendered synthetic data with exact ground truth;
-``synthetic_poses``, ``synthetic_backgrounds``), ``transform`` (training / evaluation transforms: crops, augmentation
+``synthetic_poses``, ``synthetic_backgrounds``), ``transform`` (the training transform: crops, augmentation
 and loss labels; with ``augmentation``, ``flip``, ``labels``); CLI: ``python -m hub_datasets``.
 """
 
@@ -19,7 +19,7 @@ from .humandata import ConversionReport, HumanDataError, convert_humandata, read
 from .mixing import balanced_index_plan, balanced_mix, weighted_index_plan, weighted_mix
 from .schema import EHPS_FEATURES, KEYPOINT_CONVENTION, KEYPOINT_NAMES, NUM_KEYPOINTS, to_supervision_keypoints
 from .synthetic import SynthesisReport, synthesize_dataset, synthesize_rows
-from .transform import EvaluationTransform, TrainingTransform, collate_training_batch
+from .transform import TrainingTransform, collate_training_batch
 
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "KEYPOINT_NAMES",
     "NUM_KEYPOINTS",
     "ConversionReport",
-    "EvaluationTransform",
     "SynthesisReport",
     "TrainingTransform",
     "HumanDataError",

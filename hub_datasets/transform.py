@@ -1,8 +1,8 @@
-"""Training and evaluation transforms: EHPS rows -> model inputs and `SmplestXLabels`, augmented as in SMPLest-X.
+"""The training transform: EHPS rows -> model inputs and `SmplestXLabels`, augmented as in SMPLest-X.
 
 One call turns a batch of EHPS rows (``hub_datasets.schema``) into, per row, ``pixel_values`` (3, 256, 192)
-float32 in [0, 1] (then mean/std-normalised when built from a normalising image processor) and every key of ``smplest_hf.models.smplest_x.losses.SmplestXLabels`` (see ``labels.py`` for how each is
-made), as flat columns: ``pixel_values``, ``pose``, ``pose_valid``, ..., plus ``sample_id`` and
+float32 in [0, 1] (then mean/std-normalised when built from a normalising image processor) and every key of
+``smplest_hf.models.smplest_x.losses.SmplestXLabels`` (see ``labels.py`` for how each is made), as flat columns: ``pixel_values``, ``pose``, ``pose_valid``, ..., plus ``sample_id`` and
 ``processed_box`` (the expanded xywh box the crop was cut from, before the augmentation scale).
 
 The crop is the inference crop (``smplest_hf.models.smplest_x.cropping``, as ``SmplestXImageProcessor``): clip the person box to
@@ -24,7 +24,7 @@ epoch's iterator is created (the default ``persistent_workers=False`` recreates 
 ```python
 >>> from hub_datasets import load_ehps_dataset, TrainingTransform, collate_training_batch
 >>> dataset = load_ehps_dataset("hub/agora", split="train", decode_images=False)          # doctest: +SKIP
->>> transform = TrainingTransform(seed=0)
+>>> transform = TrainingTransform(seed=0)  # or image_processor=processor, to crop and normalise as it does
 >>> dataset.set_transform(transform)                                                      # doctest: +SKIP
 >>> loader = torch.utils.data.DataLoader(dataset, batch_size=32, num_workers=8,
 ...                                      collate_fn=collate_training_batch)                # doctest: +SKIP
@@ -46,8 +46,9 @@ from PIL import Image as PILImage
 from smplest_hf.models.smplest_x.body_model import resolve_smplx_directory
 from smplest_hf.models.smplest_x.configuration_smplest_x import SmplestXConfig
 from smplest_hf.models.smplest_x.cropping import clip_boxes_xywh, crop_affine_matrices, crop_nearest_downsampled, expand_boxes_to_aspect
-from smplest_hf.models.smplest_x.smplx_layout import NUM_HAND_POSE_JOINTS
+from smplest_hf.models.smplest_x.image_processing_smplest_x import SmplestXImageProcessor
 from smplest_hf.models.smplest_x.losses import LABEL_SHAPES
+from smplest_hf.models.smplest_x.smplx_layout import NUM_HAND_POSE_JOINTS
 
 from .augmentation import AugmentationConfig, AugmentationParameters
 from .labels import LabelColumns, build_labels
@@ -116,10 +117,14 @@ def _read_hand_pose_mean(body_model_dir) -> np.ndarray:
 class TrainingTransform:
     """EHPS rows -> ``pixel_values`` + ``SmplestXLabels`` columns, with the original SMPLest-X augmentation.
 
+    The crop geometry comes from one of two sources, named by keyword (neither: ``SmplestXConfig()``'s):
+
     Args:
-        config: a ``SmplestXConfig`` (crop ``input_image_size``, ``input_body_size``, ``bbox_ratio``) or a
-            ``SmplestXImageProcessor`` (``crop_size``, ``size``, ``bbox_ratio``, and its mean/std normalisation when
-            ``do_normalize`` is set, so training sees the pixels inference will); ``None``: the defaults.
+        image_processor: a ``SmplestXImageProcessor``: its ``crop_size``, ``size`` and ``bbox_ratio``, and its
+            mean/std normalisation when ``do_normalize`` is set, so training sees the pixels inference will (what
+            ``examples/train.py`` uses: the processor saved with the model).
+        config: a ``SmplestXConfig``: its ``input_image_size``, ``input_body_size`` and ``bbox_ratio``; pixels
+            stay in [0, 1].
         augment: draw scale, rotation, flip and colour per row (``False``: the plain inference crop).
         seed, epoch: the augmentation streams (see the module docstring).
         augmentation: an ``AugmentationConfig`` of ranges and probabilities (default: the original's).
@@ -133,8 +138,9 @@ class TrainingTransform:
 
     def __init__(
         self,
-        config=None,
         *,
+        image_processor: Optional[SmplestXImageProcessor] = None,
+        config: Optional[SmplestXConfig] = None,
         augment: bool = True,
         seed: int = 0,
         epoch: int = 0,
@@ -143,19 +149,22 @@ class TrainingTransform:
         hand_pose_mean=None,
         body_model_dir: Optional[Union[str, os.PathLike]] = None,
     ):
-        if config is None:
-            config = SmplestXConfig()
         normalization = None  # (mean, std), each (3, 1, 1) float32: the processor's, after scaling to [0, 1]
-        if hasattr(config, "input_image_size"):
-            crop_size, body_size, config_ratio = config.input_image_size, config.input_body_size, config.bbox_ratio
-        elif hasattr(config, "crop_size") and hasattr(config, "size"):  # an image processor
-            crop_size = (config.crop_size["height"], config.crop_size["width"])
-            body_size = (config.size["height"], config.size["width"])
-            config_ratio = config.bbox_ratio
-            if getattr(config, "do_normalize", False):
-                normalization = _channel_normalization(config.image_mean, config.image_std)
+        if image_processor is not None:
+            if config is not None:
+                raise ValueError("give image_processor or config, not both: the crop geometry comes from one of them.")
+            if not isinstance(image_processor, SmplestXImageProcessor):
+                raise TypeError(f"image_processor must be a SmplestXImageProcessor, got {type(image_processor).__name__}.")
+            crop_size = (image_processor.crop_size["height"], image_processor.crop_size["width"])
+            body_size = (image_processor.size["height"], image_processor.size["width"])
+            config_ratio = image_processor.bbox_ratio
+            if image_processor.do_normalize:
+                normalization = _channel_normalization(image_processor.image_mean, image_processor.image_std)
         else:
-            raise TypeError(f"config must be a SmplestXConfig or a SmplestXImageProcessor, got {type(config).__name__}.")
+            config = SmplestXConfig() if config is None else config
+            if not isinstance(config, SmplestXConfig):
+                raise TypeError(f"config must be a SmplestXConfig, got {type(config).__name__}.")
+            crop_size, body_size, config_ratio = config.input_image_size, config.input_body_size, config.bbox_ratio
         self.normalization = normalization
         self.crop_size = tuple(int(v) for v in crop_size)
         self.input_body_size = tuple(int(v) for v in body_size)
@@ -264,20 +273,6 @@ class TrainingTransform:
         return expanded.astype(np.float32).astype(np.float64)
 
 
-class EvaluationTransform(TrainingTransform):
-    """The same rows -> inputs and labels, without augmentation (the inference crop). Same arguments otherwise.
-
-    >>> transform = EvaluationTransform()
-    >>> transform.augment
-    False
-    """
-
-    def __init__(self, config=None, **kwargs):
-        if kwargs.pop("augment", False):
-            raise ValueError("EvaluationTransform never augments; use TrainingTransform(augment=True).")
-        super().__init__(config, augment=False, **kwargs)
-
-
 _READ_COLUMNS = (
     "image", "image_height", "image_width", "bbox_xywh", "keypoints_2d", "keypoints_2d_valid", "keypoints_3d",
     "keypoints_3d_valid", "camera_intrinsics_valid", "focal_length", "principal_point", "smplx_global_orient",
@@ -321,7 +316,7 @@ def collate_training_batch(samples: Sequence[dict], metadata: bool = False) -> d
         raise ValueError("collate_training_batch got no samples.")
     missing = [name for name in ("pixel_values", *LABEL_NAMES) if name not in samples[0]]
     if missing:
-        raise ValueError(f"The rows lack {missing}: collate rows produced by TrainingTransform / EvaluationTransform.")
+        raise ValueError(f"The rows lack {missing}: collate rows produced by TrainingTransform.")
 
     def stack(name):
         return torch.from_numpy(np.stack([np.asarray(sample[name], dtype=np.float32) for sample in samples]))
@@ -338,7 +333,6 @@ def collate_training_batch(samples: Sequence[dict], metadata: bool = False) -> d
 __all__ = [
     "LABEL_NAMES",
     "TRAINING_BBOX_RATIO_FACTOR",
-    "EvaluationTransform",
     "TrainingTransform",
     "collate_training_batch",
     "decode_image",

@@ -20,7 +20,6 @@ from scipy.spatial.transform import Rotation
 from hub_datasets.augmentation import AugmentationParameters
 from hub_datasets.schema import EHPS_FEATURES, to_supervision_keypoints
 from hub_datasets.transform import (
-    EvaluationTransform,
     TrainingTransform,
     collate_training_batch,
     has_valid_person_box,
@@ -243,7 +242,7 @@ def assert_outputs_equal(actual, expected, pixel_tolerance=1e-6):
 
 # ---------------------------------------------------------------------------------------------------- tests
 def test_without_augmentation_crop_and_labels_match_independent_computation(rows):
-    output = EvaluationTransform()(as_batch(rows))
+    output = TrainingTransform(augment=False)(as_batch(rows))
     assert output["pixel_values"].shape == (4, 3, 256, 192) and output["pixel_values"].dtype == np.float32
     for name, shape in LABEL_SHAPES.items():
         assert output[name].shape == (4, *shape) and output[name].dtype == np.float32, name
@@ -281,20 +280,21 @@ def test_a_normalising_processor_gives_the_pixels_inference_gives(rows):
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     processor = SmplestXImageProcessor(do_normalize=True, image_mean=mean, image_std=std)
     batch = as_batch(rows)
-    plain = EvaluationTransform()(batch)["pixel_values"]
-    normalised = EvaluationTransform(processor)(batch)
+    plain = TrainingTransform(augment=False)(batch)["pixel_values"]
+    unaugmented = TrainingTransform(image_processor=processor, augment=False)
+    normalised = unaugmented(batch)
     expected = (plain - np.reshape(mean, (3, 1, 1))) / np.reshape(std, (3, 1, 1))
     np.testing.assert_allclose(normalised["pixel_values"], expected, atol=1e-5)
     boxes = [np.asarray(row["bbox_xywh"], np.float64)[None] for row in rows]
-    inference = processor([decoded(row) for row in rows], boxes=boxes, bbox_ratio=EvaluationTransform(processor).bbox_ratio,
+    inference = processor([decoded(row) for row in rows], boxes=boxes, bbox_ratio=unaugmented.bbox_ratio,
                           return_tensors="np")["pixel_values"]  # fmt: skip
     np.testing.assert_allclose(normalised["pixel_values"], inference, atol=1e-4)
     augmentation = parameters([1.0] * 4, [0.0] * 4, [False] * 4, [[1.2, 0.8, 1.0]] * 4)
-    coloured = TrainingTransform(processor).transform_batch(batch, augmentation)["pixel_values"]
+    coloured = TrainingTransform(image_processor=processor).transform_batch(batch, augmentation)["pixel_values"]
     scaled = np.clip(plain * np.reshape([1.2, 0.8, 1.0], (3, 1, 1)), 0, 1)
     np.testing.assert_allclose(coloured, (scaled - np.reshape(mean, (3, 1, 1))) / np.reshape(std, (3, 1, 1)), atol=1e-5)
     with pytest.raises(ValueError, match="image_mean"):
-        TrainingTransform(SmplestXImageProcessor(do_normalize=True))
+        TrainingTransform(image_processor=SmplestXImageProcessor(do_normalize=True))
 
 
 def test_augmented_labels_stay_consistent_with_pixels_and_crop_camera(rows):
@@ -510,3 +510,32 @@ def test_bad_input_is_reported_with_the_sample(rows):
     without_pose = {name: value for name, value in as_batch(rows).items() if name != "smplx_body_pose"}
     with pytest.raises(ValueError, match="lacks the EHPS columns.*smplx_body_pose"):
         transform(without_pose)
+
+
+def test_the_crop_geometry_comes_from_the_named_source(rows):
+    from smplest_hf import SmplestXConfig, SmplestXImageProcessor
+
+    config = SmplestXConfig(input_image_size=(256, 192), input_body_size=(128, 96), bbox_ratio=1.25)
+    from_config = TrainingTransform(config=config, augment=False)
+    assert (from_config.crop_size, from_config.input_body_size) == ((256, 192), (128, 96))
+    assert from_config.bbox_ratio == pytest.approx(1.25 * 0.833) and from_config.normalization is None
+    processor = SmplestXImageProcessor(crop_size={"height": 256, "width": 192}, size={"height": 128, "width": 96},
+                                       bbox_ratio=1.25)  # fmt: skip
+    from_processor = TrainingTransform(image_processor=processor, augment=False)
+    assert (from_processor.crop_size, from_processor.input_body_size, from_processor.bbox_ratio) == (
+        from_config.crop_size, from_config.input_body_size, from_config.bbox_ratio
+    )
+    # Same geometry, same crops and labels, whichever object described it.
+    batch = as_batch(rows)
+    assert_outputs_equal(from_processor(batch), from_config(batch), pixel_tolerance=0)
+    assert from_config(batch)["pixel_values"].shape == (4, 3, 128, 96)
+    default = TrainingTransform()
+    assert (default.crop_size, default.input_body_size) == ((512, 384), (256, 192))
+    with pytest.raises(ValueError, match="not both"):
+        TrainingTransform(image_processor=processor, config=config)
+    with pytest.raises(TypeError, match="image_processor must be a SmplestXImageProcessor, got SmplestXConfig"):
+        TrainingTransform(image_processor=config)
+    with pytest.raises(TypeError, match="config must be a SmplestXConfig, got SmplestXImageProcessor"):
+        TrainingTransform(config=processor)
+    with pytest.raises(TypeError):  # no positional source to guess from
+        TrainingTransform(processor)

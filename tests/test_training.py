@@ -438,7 +438,7 @@ def test_two_cpu_processes_shard_the_data_and_end_with_identical_weights(synthet
 
     mean, std = recipe["model"].get("image_mean"), recipe["model"].get("image_std")
     crops = SmplestXImageProcessor(do_normalize=mean is not None, image_mean=mean, image_std=std)
-    dataset.set_transform(TrainingTransform(crops, seed=0, bbox_ratio=1.2, augmentation=augmentation))
+    dataset.set_transform(TrainingTransform(image_processor=crops, seed=0, bbox_ratio=1.2, augmentation=augmentation))
     first = list(EpochShuffleSampler(len(dataset), seed=0))[:8]
     batch = collate_training_batch([dataset[i] for i in first])
     with torch.no_grad():
