@@ -64,7 +64,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image as PILImage
 
-from smplest_hf.models.smplest_x.smplx_layout import GENDERS, NUM_BODY_POSE_JOINTS, NUM_HAND_POSE_JOINTS
+from smplest_hf.models.smplest_x.smplx_layout import GENDERS, NUM_BODY_POSE_JOINTS, NUM_HAND_POSE_JOINTS, NUM_SMPL_BODY_POSE_JOINTS
 
 from .card import write_dataset_card
 from .schema import EHPS_FEATURES, NUM_KEYPOINTS
@@ -97,7 +97,6 @@ _SMPLX_FIXED_SHAPES = {
 _SMPLX_VARIABLE_KEYS = ("betas", "expression", "betas_neutral")
 # Per-person entries of any parameter dict that are not parameters: the body model, and AGORA's kid blend weight.
 _ROW_KEYS = ("gender", "betas_extra")
-_SMPL_BODY_POSE_JOINTS = 23  # SMPL-X's 21 body joints, then SMPL's two hand joints (L_Hand, R_Hand)
 # Sub-keys the `smpl` / `smplh` dicts may hold (carried onto SMPL-X by `_as_smplx_parameters`).
 _SMPL_KEYS = {"global_orient", "body_pose", "betas", "transl", *_ROW_KEYS}
 _SMPLH_KEYS = _SMPL_KEYS | {"left_hand_pose", "right_hand_pose"}
@@ -359,7 +358,7 @@ def _as_smplx_parameters(name: str, parameters: dict, num_samples: int, where: s
     kept = ("global_orient", "transl", "left_hand_pose", "right_hand_pose", *_ROW_KEYS)
     mapped = {key: parameters[key] for key in kept if parameters.get(key) is not None}
     if parameters.get("body_pose") is not None:
-        joints = _SMPL_BODY_POSE_JOINTS if name == "smpl" else _SMPLX_FIXED_SHAPES["body_pose"][0]
+        joints = NUM_SMPL_BODY_POSE_JOINTS if name == "smpl" else _SMPLX_FIXED_SHAPES["body_pose"][0]
         body_pose = _per_sample(parameters["body_pose"], num_samples, f"{where}['body_pose']", (joints, 3))
         mapped["body_pose"] = body_pose[:, : _SMPLX_FIXED_SHAPES["body_pose"][0]]
     return mapped

@@ -57,7 +57,7 @@ import torch
 from PIL import Image as PILImage
 
 from smplest_hf.models.smplest_x.body_model import BodyModelFileError, SmplxBodyModel, resolve_smplx_directory
-from smplest_hf.models.smplest_x.geometry import matrix_to_axis_angle
+from smplest_hf.models.smplest_x.geometry import matrix_to_axis_angle, project_points
 from smplest_hf.models.smplest_x.smplx_layout import GENDERS, PARAMETER_NAMES
 from smplest_hf.export.rasterizer import render_meshes
 
@@ -282,9 +282,8 @@ def place_people(vertices: np.ndarray, scenes: Sequence[SyntheticScene], image_s
 
 # ------------------------------------------------------------------------------------------- annotation
 def project(points: np.ndarray, focal_length: np.ndarray, principal_point: np.ndarray) -> np.ndarray:
-    """(N, K, 3) camera-frame points, (N, 2) intrinsics -> (N, K, 2) pixels (float64)."""
-    points = points.astype(np.float64)
-    return points[..., :2] / points[..., 2:3] * focal_length[:, None] + principal_point[:, None]
+    """(N, K, 3) camera-frame points, (N, 2) intrinsics -> (N, K, 2) pixels (float64), true depth."""
+    return project_points(points.astype(np.float64), focal_length[:, None], principal_point[:, None])
 
 
 def projected_boxes(points: np.ndarray, focal_length: np.ndarray, principal_point: np.ndarray) -> tuple:

@@ -1,7 +1,7 @@
 """Animated glTF 2.0 (.glb) of tracked people: a skinned SMPL-X skeleton per track, keyframed per video frame.
 
 Opens in Blender (File > Import > glTF 2.0), three.js (`GLTFLoader` + `AnimationMixer`), Godot, Unity or any
-glTF viewer. Written with `export_gltf`'s binary writer; no dependency beyond NumPy.
+glTF viewer. Written with `gltf`'s binary writer; no dependency beyond NumPy.
 
 Per track (one person across the video):
 
@@ -21,7 +21,7 @@ Per track (one person across the video):
   outside its frames by a STEP-interpolated scale of 0 on its pelvis.
 
 Axes: positions are in the camera frame converted to glTF axes by `OPENCV_TO_GLTF` (180 degrees about x), as in
-`export_gltf`: each local rotation R becomes C R C^T and each offset C t, which makes the whole posed skeleton the
+`gltf`: each local rotation R becomes C R C^T and each offset C t, which makes the whole posed skeleton the
 SMPL-X one rotated by C. The camera (optional) sits at the origin looking down -z, so the scene matches the video.
 
 What glTF skinning cannot express, so the animated mesh differs from the SMPL-X mesh by it:
@@ -160,10 +160,10 @@ def animated_glb_bytes(
         body_model: the `SmplxBodyModel` the parameters belong to (template, blend shapes, regressor, weights).
         fps: frames per second of the video (keyframe time = frame index / fps).
         names: node name prefix per track (default "track_<i>").
-        colors: (tracks, 3) RGB in [0, 1] (default: `rendering.DEFAULT_COLORS` cycled).
+        colors: (tracks, 3) RGB in [0, 1] (default: `rasterizer.DEFAULT_COLORS` cycled).
         frame_count: frames in the whole video; tracks not covering all of them are hidden outside their frames.
             None: never hidden.
-        camera: optional glTF perspective camera at the origin (see `export_gltf.camera_from_intrinsics`).
+        camera: optional glTF perspective camera at the origin (see `gltf.camera_from_intrinsics`).
         expression_targets: write the expression blend shapes as morph targets (about 1.3 MB, shared by all
             tracks) and animate their weights.
     """
@@ -329,7 +329,7 @@ def save_animated_glb(path, tracks: list[dict], body_model, fps: float, **kwargs
 
 def video_camera(focal_lengths, image_size) -> dict:
     """A glTF camera for a video: the median of the people's focal lengths (glTF has one camera, no principal
-    point; see `export_gltf.camera_from_intrinsics`)."""
+    point; see `gltf.camera_from_intrinsics`)."""
     return camera_from_intrinsics(np.median(np.asarray(focal_lengths, dtype=np.float64).reshape(-1, 2), axis=0), image_size)
 
 

@@ -15,7 +15,7 @@ Formats (one person = one dict from `SmplestXPipeline`):
 - `.obj` (text) / `.ply` (binary little-endian) meshes in the OpenCV camera frame (metres);
 - `.glb` scene of all people of an image (axes converted to glTF, see `gltf`);
 - keypoints `.json`: per person the 137 2D keypoints in original-image pixels with their names
-  (`joint_sets.SUPERVISION_JOINT_NAMES`);
+  (`smplx_layout.SUPERVISION_JOINT_NAMES`);
 - overlay `.png`: the shaded meshes over the image (`rasterizer.render_meshes`).
 
 ```python
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.smplest_x.smplx_layout import SUPERVISION_JOINT_NAMES
+from ..models.smplest_x.smplx_layout import PREDICTION_MODEL_SETTINGS, SUPERVISION_JOINT_NAMES
 from .atomic import write_bytes_atomic, write_json_atomic
 
 OUTPUT_KINDS = ("params", "mesh", "glb", "overlay", "keypoints")
@@ -83,7 +83,7 @@ def camera_metadata(person: dict, image_size=None, image_name: str | None = None
         "box_xywh": np.asarray(person["box"], float).tolist(),
         "detection_box_xywh": np.asarray(person["detection_box"], float).tolist() if "detection_box" in person else None,
         "score": person.get("score"),
-        "smplx": {"gender": "neutral", "num_betas": 10, "num_expression_coeffs": 10, "use_pca": False, "flat_hand_mean": False},
+        "smplx": dict(PREDICTION_MODEL_SETTINGS),
     }
     return metadata
 

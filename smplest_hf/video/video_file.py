@@ -50,7 +50,7 @@ from ..export.results import (
     track_colors,
 )
 from ..inference.image_files import SUMMARY_FILE, check_box_list, read_boxes_json, run_settings, stage_seconds
-from ..models.smplest_x.smplx_layout import PARAMETER_NAMES
+from ..models.smplest_x.smplx_layout import PARAMETER_NAMES, PREDICTION_MODEL_SETTINGS
 from .pipeline import process_video
 from .video_io import DEFAULT_MAX_FRAMES, VideoWriter, read_video_info
 
@@ -275,7 +275,7 @@ def _track_metadata(track_id: int, track: dict, info, frame_count: int, smoothin
         "camera": CAMERA_CONVENTION + "; one camera per frame: `focal_length`, `principal_point` (T, 2) in the .npz",
         "layout": "(T, ...) arrays, row t = frame frame_indices[t]; smplx.SMPLX(batch_size=T) takes the pose, shape and transl arrays",
         "smoothed": bool(smoothing),
-        "smplx": {"gender": "neutral", "num_betas": 10, "num_expression_coeffs": 10, "use_pca": False, "flat_hand_mean": False},
+        "smplx": dict(PREDICTION_MODEL_SETTINGS),
     }
 
 

@@ -20,13 +20,13 @@ Command line (both take the same options; exit 0, or 1 with a one-line error and
 """
 
 import argparse
-import json
 import os
 import pickle
 import re
 import shutil
 import sys
 import tempfile
+import uuid
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -566,10 +566,9 @@ def convert_original_checkpoint(
 
     model = _build_model(config, state_dict)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.converting-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; the result should look like any new folder
+    # Not mkdtemp, which makes the folder private: the umask applies, as to any folder the user creates.
+    staging = output_dir.parent / f".{output_dir.name}.converting-{uuid.uuid4().hex[:12]}"
+    staging.mkdir(mode=0o777)
     try:
         model.save_pretrained(staging)
         _save_image_processor(staging)

@@ -227,6 +227,15 @@ PARAMETER_NAMES = (*POSE_PARAMETER_JOINTS, "betas", "expression")
 GENDERS = ("neutral", "male", "female")
 """The SMPL-X body models (``SMPLX_{GENDER}.npz``); SMPLest-X predicts parameters of the neutral one."""
 
+PREDICTION_MODEL_SETTINGS = MappingProxyType(
+    {"gender": "neutral", "num_betas": NUM_BETAS, "num_expression_coeffs": NUM_EXPRESSION_COEFFS, "use_pca": False, "flat_hand_mean": False}
+)
+"""The `smplx.SMPLX` arguments under which predicted parameters are meant (written beside exported parameters):
+the neutral model, full axis-angle hand poses relative to the mean hand (no PCA, not flat)."""
+
+NUM_SMPL_BODY_POSE_JOINTS = 23
+"""SMPL's body pose joints: SMPL-X's 21 body joints, then SMPL's two hand joints (L_Hand, R_Hand)."""
+
 # ------------------------------------------------------------------------------------------- mesh and files
 NUM_SMPLX_VERTICES = 10475
 NUM_SMPLX_FACES = 20908
@@ -327,6 +336,8 @@ __all__ = [
     "NUM_SMPLX_VERTICES",
     "NUM_SUPERVISION_JOINTS",
     "PARAMETER_NAMES",
+    "PREDICTION_MODEL_SETTINGS",
+    "NUM_SMPL_BODY_POSE_JOINTS",
     "POSE_FLIP_PAIRS",
     "POSE_JOINT_NAMES",
     "POSE_JOINT_PARTS",
