@@ -17,11 +17,13 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery, SmplestXImageProcessor
 
-# The code a saved model carries for `trust_remote_code=True`: the three auto_map files and what they import.
+# The code a saved model carries for `trust_remote_code=True`: the three auto_map files, the pipeline named in
+# `custom_pipelines`, and what they import.
 REMOTE_CODE_FILES = {
-    "configuration_smplest_x.py", "modeling_smplest_x.py", "image_processing_smplest_x.py",
+    "configuration_smplest_x.py", "modeling_smplest_x.py", "image_processing_smplest_x.py", "pipeline_smplest_x.py",
     "body_model.py", "cropping.py", "geometry.py", "losses.py", "model_card.py", "smplx_layout.py",
 }  # fmt: skip
+PIPELINE_TASK = {"human-mesh-recovery": {"impl": "pipeline_smplest_x.HumanMeshRecoveryPipeline", "pt": ["AutoModel"], "type": "image"}}
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +61,7 @@ def test_saved_directory_carries_auto_map_code_and_card(saved_tiny_model):
         "AutoConfig": "configuration_smplest_x.SmplestXConfig",
         "AutoModel": "modeling_smplest_x.SmplestXForHumanMeshRecovery",
     }
+    assert config["custom_pipelines"] == PIPELINE_TASK
     processor_config = json.loads((directory / "preprocessor_config.json").read_text())
     assert processor_config["auto_map"]["AutoImageProcessor"].startswith("image_processing_smplest_x.")
     assert {path.name for path in directory.glob("*.py")} == REMOTE_CODE_FILES
@@ -78,10 +81,14 @@ def _relative_imports(path) -> set[str]:
 def test_saved_code_is_exactly_what_its_entry_files_import(saved_tiny_model):
     """Nothing missing (a remote-code load would fail on it) and nothing extra (code nobody runs, shipped)."""
     directory = saved_tiny_model[0]
+    config = json.loads((directory / "config.json").read_text())
     entry_files = {
         value.split(".")[0] + ".py"
-        for name in ("config.json", "preprocessor_config.json")
-        for value in json.loads((directory / name).read_text())["auto_map"].values()
+        for value in [
+            *config["auto_map"].values(),
+            *json.loads((directory / "preprocessor_config.json").read_text())["auto_map"].values(),
+            *(task["impl"] for task in config["custom_pipelines"].values()),
+        ]
     }
     needed, pending = set(), set(entry_files)
     while pending:
@@ -132,6 +139,87 @@ def test_trust_remote_code_loads_without_the_package(saved_tiny_model, tmp_path)
     """
     _run_python(code, {"HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"})
     assert torch.equal(torch.load(tmp_path / "remote_body_pose.pt"), expected.body_pose)
+
+
+def _mesh_recovery_by_hand(model, processor, image_path, boxes) -> list[dict]:
+    """What the `human-mesh-recovery` task must return, computed from the model and processor directly."""
+    from transformers.image_utils import load_image
+
+    image = load_image(str(image_path))
+    inputs = processor(image, boxes=[boxes], return_tensors="pt")
+    with torch.no_grad():
+        outputs = model(inputs["pixel_values"])
+    people = processor.post_process_mesh_recovery(
+        outputs, processed_boxes=inputs["processed_boxes"], image_indices=inputs["image_indices"],
+        target_sizes=[(image.height, image.width)],
+    )[0]  # fmt: skip
+    return [{name: value.numpy() for name, value in person.items()} for person in people]
+
+
+def _run_pipeline_without_the_package(directory, image_path, boxes, body_model_dir, tmp_path) -> list[dict]:
+    """`pipeline("human-mesh-recovery", model=directory, trust_remote_code=True)` in a process where smplest_hf
+    cannot be imported; its per-person results."""
+    code = f"""
+        import sys
+        sys.modules["smplest_hf"] = None  # the package is not installed on this machine
+        import numpy as np, torch
+        from transformers import pipeline
+        recover = pipeline("human-mesh-recovery", model={str(directory)!r}, trust_remote_code=True, device="cpu",
+                           dtype=torch.float32, model_kwargs={{"body_model_dir": {body_model_dir!r}}})
+        assert type(recover).__module__.startswith("transformers_modules."), type(recover).__module__
+        assert type(recover.model).__module__.startswith("transformers_modules."), type(recover.model).__module__
+        people = recover({str(image_path)!r}, boxes={boxes!r})
+        np.savez({str(tmp_path / "people.npz")!r}, **{{f"{{i}}/{{k}}": v for i, p in enumerate(people) for k, v in p.items()}})
+    """
+    _run_python(code, {"HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"})
+    with np.load(tmp_path / "people.npz") as saved:
+        people = [{} for _ in boxes]
+        for key in saved.files:
+            index, name = key.split("/")
+            people[int(index)][name] = saved[key]
+    return people
+
+
+@pytest.fixture(scope="module")
+def photo_file(tmp_path_factory):
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("photo") / "photo.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (240, 320, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("with_body_model", [False, True], ids=["parameters_only", "with_body_model"])
+def test_pipeline_task_runs_from_saved_code_without_the_package(
+    saved_tiny_model, photo_file, synthetic_body_model_dir, tmp_path, with_body_model
+):
+    directory, model = saved_tiny_model[:2]
+    boxes = [[10, 20, 100, 200], [150, 30, 80, 180]]
+    body_model_dir = str(synthetic_body_model_dir) if with_body_model else None
+    reference = SmplestXForHumanMeshRecovery.from_pretrained(directory, dtype=torch.float32, body_model_dir=body_model_dir)
+    expected = _mesh_recovery_by_hand(reference.eval(), SmplestXImageProcessor.from_pretrained(directory), photo_file, boxes)
+    remote = _run_pipeline_without_the_package(directory, photo_file, boxes, body_model_dir, tmp_path)
+    geometry = {"vertices", "joints", "keypoints_2d"}
+    assert geometry <= set(remote[0]) if with_body_model else not geometry & set(remote[0])
+    for theirs, ours in zip(remote, expected, strict=True):
+        assert set(theirs) == set(ours)
+        for name in ours:
+            np.testing.assert_allclose(theirs[name], ours[name], rtol=1e-5, atol=1e-4, err_msg=name)
+
+
+def test_pipeline_task_with_a_bfloat16_model(saved_tiny_model, photo_file):
+    """The pipeline casts the processor's float32 crops to the model's dtype; results come back float32."""
+    from transformers import pipeline
+
+    directory = saved_tiny_model[0]
+    recover = pipeline("human-mesh-recovery", model=str(directory), trust_remote_code=True, device="cpu", dtype=torch.bfloat16)
+    assert recover.model.dtype == torch.bfloat16
+    people = recover(str(photo_file), boxes=[[10, 20, 100, 200]])
+    reference = SmplestXForHumanMeshRecovery.from_pretrained(directory, dtype=torch.float32).eval()
+    (expected,) = _mesh_recovery_by_hand(reference, SmplestXImageProcessor.from_pretrained(directory), photo_file, [[10, 20, 100, 200]])
+    assert people[0]["body_pose"].dtype == np.float32
+    np.testing.assert_allclose(people[0]["body_pose"], expected["body_pose"], atol=0.05)
+    np.testing.assert_allclose(people[0]["camera_translation"], expected["camera_translation"], rtol=0.02, atol=0.02)
 
 
 def test_repo_id_resolves_from_a_prefilled_offline_cache(saved_tiny_model, tmp_path):
