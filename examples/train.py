@@ -246,7 +246,7 @@ def save_checkpoint(accelerator, model, processor, config, step, epoch, batches_
         shutil.rmtree(temporary)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(temporary / TRAINING_STATE_DIR))
-    save_model(accelerator, model, processor, temporary, f"Checkpoint after {step} optimizer steps of `examples/train.py`.")
+    save_model(accelerator, model, processor, temporary, f"Checkpoint after {step} optimizer steps of `examples/train.py`.", config)
     if accelerator.is_main_process:
         state = {"step": step, "epoch": epoch, "batches_in_epoch": batches_in_epoch, "metrics": metrics,
                  "num_processes": accelerator.num_processes, "config": config.to_dict()}  # fmt: skip
@@ -259,12 +259,13 @@ def save_checkpoint(accelerator, model, processor, config, step, epoch, batches_
     return final
 
 
-def save_model(accelerator, model, processor, directory, card_extra: str) -> None:
+def save_model(accelerator, model, processor, directory, card_extra: str, config) -> None:
     """`save_pretrained` + processor + card into `directory` (gathering sharded weights first)."""
     state_dict = accelerator.get_state_dict(model) if accelerator.distributed_type in SHARDED else None
     save_model_directory(
         accelerator.unwrap_model(model), directory, processor, state_dict=state_dict,
         is_main_process=accelerator.is_main_process, save_function=accelerator.save, card_extra=card_extra,
+        base_model=config.model.from_pretrained, datasets=[source.path for source in config.data.train],
     )  # fmt: skip
 
 
@@ -410,7 +411,7 @@ def train(config: TrainingConfig) -> dict:
         shutil.rmtree(temporary)
     accelerator.wait_for_everyone()
     save_model(accelerator, model, processor, temporary,
-               f"Trained for {step} optimizer steps with `examples/train.py` (config in training_summary.json).")  # fmt: skip
+               f"Trained for {step} optimizer steps with `examples/train.py` (config in training_summary.json).", config)  # fmt: skip
     if accelerator.is_main_process:  # written beside, then swapped in: `model/` is never half-written
         if final_model.exists():
             shutil.rmtree(final_model)

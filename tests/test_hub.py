@@ -66,7 +66,7 @@ def test_saved_directory_carries_auto_map_code_and_card(saved_tiny_model):
     assert processor_config["auto_map"]["AutoImageProcessor"].startswith("image_processing_smplest_x.")
     assert {path.name for path in directory.glob("*.py")} == REMOTE_CODE_FILES
     card = ModelCard.load(directory / "README.md")
-    assert card.data.library_name == "smplest_hf"
+    assert card.data.library_name == "transformers"  # the Hub knows it (the package is unknown to it)
     assert card.data.pipeline_tag == "image-to-3d"
     assert {"smplx", "human-mesh-recovery"} <= set(card.data.tags)
     assert "SMPL-X body model files are licensed separately" in card.text
@@ -298,7 +298,7 @@ def test_push_to_hub_uploads_weights_config_code_and_card_in_one_commit(pushed_t
     assert json.loads((repo / "config.json").read_text())["auto_map"]["AutoModel"].endswith("SmplestXForHumanMeshRecovery")
     # Our card (not transformers' generic one), naming the repo it was pushed to.
     card = ModelCard.load(repo / "README.md")
-    assert card.data.library_name == "smplest_hf" and card.data.pipeline_tag == "image-to-3d"
+    assert card.data.library_name == "transformers" and card.data.pipeline_tag == "image-to-3d"
     assert 'AutoModel.from_pretrained("org/tiny")' in card.text
     loaded = SmplestXForHumanMeshRecovery.from_pretrained(repo).eval()
     assert loaded.state_dict().keys() == model.state_dict().keys()
@@ -340,7 +340,7 @@ def test_update_model_card_pushes_the_results_to_a_hub_repo(tiny_model_dir, loca
     entries = {(entry.dataset_type, entry.metric_type): entry.metric_value for entry in card.data.eval_results}
     assert entries == {("org/synthetic-benchmark", "pve_all"): 123.46, ("org/synthetic-benchmark", "pa_pve_all"): 45.68,
                        ("mpe", "mpe"): 123.46}  # fmt: skip
-    assert card.data.library_name == "smplest_hf"  # the rest of the card is kept
+    assert card.data.library_name == "transformers"  # the rest of the card is kept
     assert "SMPL-X body model files are licensed separately" in card.text
 
 
@@ -357,3 +357,35 @@ def test_local_hub_refuses_pushes_without_the_token_and_flags_unimplemented_endp
         pytest.raises(HfHubHTTPError, match="the local Hub does not implement GET"),
     ):
         local_hub.api().list_repo_commits("org/tiny")
+
+
+def test_dataset_card_is_portable_and_has_hub_task_and_size_metadata(synthetic_data, synthetic_body_model_dir):
+    from huggingface_hub import DatasetCard
+
+    from hub_datasets.card import size_category
+
+    card = DatasetCard.load(synthetic_data / "README.md")
+    body_model_dir = synthetic_body_model_dir.resolve()
+    assert str(body_model_dir) not in card.content and str(body_model_dir.parent) not in card.content
+    assert f"local folder `{body_model_dir.name}`" in card.text  # what was used, without where it was
+    assert card.data.task_categories == ["image-to-3d", "keypoint-detection"]
+    assert card.data.size_categories == ["n<1K"]  # 64 + 16 rows
+    assert [size_category(n) for n in (0, 999, 1000, 9_999, 10_000, 999_999, 1_000_000, 5 * 10**9)] == [
+        "n<1K", "n<1K", "1K<n<10K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "1B<n<10B"
+    ]  # fmt: skip
+
+
+def test_model_card_records_hub_origins_only_and_the_registered_task(saved_tiny_model, tmp_path):
+    from smplest_hf.models.smplest_x.model_card import build_model_card
+
+    model = saved_tiny_model[1]
+    card = build_model_card(model, repo_id="org/tiny-finetuned", base_model="org/tiny",
+                            datasets=["org/agora", str(tmp_path), "org/ubody", "org/agora"])  # fmt: skip
+    assert card.data.base_model == "org/tiny" and card.data.datasets == ["org/agora", "org/ubody"]
+    assert str(tmp_path) not in card.content  # a local folder is nobody else's data
+    local = build_model_card(model, base_model=str(tmp_path), datasets=[str(tmp_path)])
+    assert local.data.base_model is None and local.data.datasets is None
+    # Usage through transformers alone, with the task the saved config registers.
+    task = next(iter(PIPELINE_TASK))
+    assert f'pipeline("{task}", model="org/tiny-finetuned", trust_remote_code=True)' in card.text
+    assert card.data.pipeline_tag == "image-to-3d" and card.data.tags[0] == task

@@ -87,8 +87,10 @@ def prune_checkpoints(output_dir, total_limit: int | None) -> list:
 
 
 def save_model_directory(model, directory, processor=None, *, state_dict=None, is_main_process=True,
-                         save_function=None, card_extra: str = "") -> None:  # fmt: skip
-    """`save_pretrained` of the (unwrapped) model plus its image processor and a model card with `card_extra`.
+                         save_function=None, card_extra: str = "", base_model: str | None = None,
+                         datasets: list[str] | None = None) -> None:  # fmt: skip
+    """`save_pretrained` of the (unwrapped) model plus its image processor and a model card with `card_extra`,
+    `base_model` (what training started from) and `datasets` (what it trained on; Hub repo ids reach the card).
 
     `state_dict`: the full weights when the model is sharded (`accelerator.get_state_dict(model)`); every
     process must call this then, only the main one writes.
@@ -105,7 +107,8 @@ def save_model_directory(model, directory, processor=None, *, state_dict=None, i
         if card_extra:
             from ..models.smplest_x.model_card import build_model_card
 
-            build_model_card(model, extra=card_extra).save(str(Path(directory) / "README.md"))
+            card = build_model_card(model, extra=card_extra, base_model=base_model, datasets=datasets)
+            card.save(str(Path(directory) / "README.md"))
 
 
 __all__ = [
