@@ -1,12 +1,14 @@
 """Hub integration: Auto classes, exact save/load round trips, remote code without the package, offline repo ids."""
 
 import ast
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,8 @@ from safetensors import safe_open
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery, SmplestXImageProcessor
+
+from script_modules import load_script
 
 # The code a saved model carries for `trust_remote_code=True`: the three auto_map files, the pipeline named in
 # `custom_pipelines`, and what they import.
@@ -389,3 +393,55 @@ def test_model_card_records_hub_origins_only_and_the_registered_task(saved_tiny_
     task = next(iter(PIPELINE_TASK))
     assert f'pipeline("{task}", model="org/tiny-finetuned", trust_remote_code=True)' in card.text
     assert card.data.pipeline_tag == "image-to-3d" and card.data.tags[0] == task
+
+
+# ------------------------------------------------------------------------------------------ bundled demo model
+REFRESH_SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "refresh_demo_model.py"
+MODEL_SOURCES = Path(__file__).resolve().parents[1] / "smplest_hf" / "models" / "smplest_x"
+
+
+def test_bundled_demo_model_is_a_saved_model_with_the_current_code():
+    """Its code files are copies of the sources: after changing them, run `python examples/refresh_demo_model.py`."""
+    from smplest_hf.inference.pipeline import BUNDLED_MODEL_DIR
+
+    assert {path.name for path in BUNDLED_MODEL_DIR.glob("*.py")} == REMOTE_CODE_FILES
+    stale = [name for name in sorted(REMOTE_CODE_FILES) if (BUNDLED_MODEL_DIR / name).read_bytes() != (MODEL_SOURCES / name).read_bytes()]
+    assert stale == [], f"{stale} differ from smplest_hf/models/smplest_x: run `python examples/refresh_demo_model.py`"
+    config = json.loads((BUNDLED_MODEL_DIR / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_smplest_x.SmplestXForHumanMeshRecovery"
+    assert config["custom_pipelines"] == PIPELINE_TASK
+    processor_config = json.loads((BUNDLED_MODEL_DIR / "preprocessor_config.json").read_text())
+    assert processor_config["auto_map"] == {"AutoImageProcessor": "image_processing_smplest_x.SmplestXImageProcessor"}
+    card = ModelCard.load(BUNDLED_MODEL_DIR / "README.md")
+    assert card.data.library_name == "transformers" and card.data.license == "apache-2.0"
+
+
+def test_refreshing_the_demo_model_keeps_its_weights_and_card_text(tmp_path):
+    from smplest_hf.inference.pipeline import BUNDLED_MODEL_DIR
+
+    copy = tmp_path / "demo_model"
+    shutil.copytree(BUNDLED_MODEL_DIR, copy)
+    (copy / "stale_module.py").write_text("# code a refresh must remove\n")
+    (copy / "geometry.py").write_text("# stale copy\n")
+    weights_digest = hashlib.sha256((BUNDLED_MODEL_DIR / "model.safetensors").read_bytes()).hexdigest()
+    load_script(REFRESH_SCRIPT, "refresh_demo_model").refresh_demo_model(copy)
+    assert hashlib.sha256((copy / "model.safetensors").read_bytes()).hexdigest() == weights_digest
+    assert sorted(path.name for path in copy.iterdir()) == sorted(path.name for path in BUNDLED_MODEL_DIR.iterdir())
+    for name in [*REMOTE_CODE_FILES, "README.md", "preprocessor_config.json"]:
+        assert (copy / name).read_bytes() == (BUNDLED_MODEL_DIR / name).read_bytes(), name
+    refreshed, bundled = (json.loads((d / "config.json").read_text()) for d in (copy, BUNDLED_MODEL_DIR))
+    assert refreshed | {"transformers_version": None} == bundled | {"transformers_version": None}
+
+
+def test_bundled_demo_model_runs_from_its_own_code_without_the_package(synthetic_body_model_dir, tmp_path):
+    from smplest_hf.inference.pipeline import BUNDLED_MODEL_DIR
+
+    image = BUNDLED_MODEL_DIR.parent / "demo_data" / "sample_0.jpg"
+    boxes = json.loads((BUNDLED_MODEL_DIR.parent / "demo_data" / "boxes.json").read_text())["sample_0.jpg"]
+    reference = SmplestXForHumanMeshRecovery.from_pretrained(BUNDLED_MODEL_DIR, dtype=torch.float32, body_model_dir=synthetic_body_model_dir)
+    expected = _mesh_recovery_by_hand(reference.eval(), SmplestXImageProcessor.from_pretrained(BUNDLED_MODEL_DIR), image, boxes)
+    remote = _run_pipeline_without_the_package(BUNDLED_MODEL_DIR, image, boxes, str(synthetic_body_model_dir), tmp_path)
+    for theirs, ours in zip(remote, expected, strict=True):
+        assert set(theirs) == set(ours) and "vertices" in ours
+        for name in ours:
+            np.testing.assert_allclose(theirs[name], ours[name], rtol=1e-5, atol=1e-4, err_msg=name)
