@@ -60,7 +60,12 @@ from smplest_hf.training import (
     warmup_cosine_schedule,
 )
 from smplest_hf.export.atomic import write_json_atomic
-from smplest_hf.training.checkpointing import TRAINER_STATE_FILE, TRAINING_STATE_DIR
+from smplest_hf.training.checkpointing import (
+    TRAINER_STATE_FILE,
+    TRAINING_STATE_DIR,
+    load_training_state,
+    save_training_state,
+)
 
 logger = logging.getLogger("train")
 SHARDED = (DistributedType.FSDP, DistributedType.DEEPSPEED)  # weights must be gathered to be saved or hashed
@@ -238,14 +243,15 @@ def evaluate_model(model, processor, config, accelerator, body_model_dir) -> dic
 
 
 # ========================================================================================== checkpoints
-def save_checkpoint(accelerator, model, processor, config, step, epoch, batches_in_epoch, metrics) -> Path:
+def save_checkpoint(accelerator, model, optimizer, scheduler, processor, config, step, epoch, batches_in_epoch,
+                    metrics) -> Path:  # fmt: skip
     """Write `checkpoint-<step>/` (via `.tmp`, renamed when complete) on every process; returns its path."""
     final = checkpoint_path(config.output_dir, step)
     temporary = final.with_name(final.name + ".tmp")
     if accelerator.is_main_process and temporary.exists():
         shutil.rmtree(temporary)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(temporary / TRAINING_STATE_DIR))
+    save_training_state(accelerator, temporary / TRAINING_STATE_DIR, model, optimizer, scheduler)
     save_model(accelerator, model, processor, temporary, f"Checkpoint after {step} optimizer steps of `examples/train.py`.", config)
     if accelerator.is_main_process:
         state = {"step": step, "epoch": epoch, "batches_in_epoch": batches_in_epoch, "metrics": metrics,
@@ -331,7 +337,7 @@ def train(config: TrainingConfig) -> dict:
         if state["num_processes"] != accelerator.num_processes:
             logger.warning("Resuming a %d-process run with %d processes: the data order differs from the original run.",
                            state["num_processes"], accelerator.num_processes)  # fmt: skip
-        accelerator.load_state(str(resume / TRAINING_STATE_DIR))
+        load_training_state(accelerator, resume / TRAINING_STATE_DIR, model, optimizer, scheduler)
         step, epoch, skip = state["step"], state["epoch"], state["batches_in_epoch"]
         logger.info("Resumed from %s: step %d, epoch %d, %d batches into it.", resume, step, epoch, skip)
     if skip >= steps_per_epoch * o.gradient_accumulation_steps:
@@ -390,7 +396,7 @@ def train(config: TrainingConfig) -> dict:
             if logs:
                 accelerator.log(logs, step=step)
             if config.checkpointing.every_steps and step % config.checkpointing.every_steps == 0 and step < total_steps:
-                save_checkpoint(accelerator, model, processor, config, step, epoch, batch_index, last_metrics)
+                save_checkpoint(accelerator, model, optimizer, scheduler, processor, config, step, epoch, batch_index, last_metrics)
             if step >= total_steps:
                 stopped = True
                 break
@@ -405,7 +411,7 @@ def train(config: TrainingConfig) -> dict:
         accelerator.log(last_metrics, step=step)
         logger.info("Evaluation after %d steps: %s", step, {k: round(v, 2) for k, v in last_metrics.items()})
     if config.checkpointing.save_final_state:
-        save_checkpoint(accelerator, model, processor, config, step, epoch, skip, last_metrics)
+        save_checkpoint(accelerator, model, optimizer, scheduler, processor, config, step, epoch, skip, last_metrics)
     final_model, temporary = output_dir / "model", output_dir / "model.tmp"
     if accelerator.is_main_process and temporary.exists():
         shutil.rmtree(temporary)
