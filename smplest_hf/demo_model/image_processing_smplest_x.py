@@ -42,6 +42,7 @@ from .cropping import (
     expand_boxes_to_aspect,
     invert_affine_matrices,
 )
+from .geometry import KEYPOINT_DEPTH_EPSILON, project_points
 
 logger = logging.get_logger(__name__)
 
@@ -306,7 +307,7 @@ class SmplestXImageProcessor(PilBackend):
                 image_boxes = np.array([[0.0, 0.0, width, height]])
                 given = image_boxes
             else:
-                given = _as_box_array(image_boxes, index)
+                given = as_box_array(image_boxes, index)
                 image_boxes = boxes_xyxy_to_xywh(given) if box_format == "xyxy" else given
             clipped, valid = clip_boxes_xywh(image_boxes, (height, width))
             if not valid.all():
@@ -400,7 +401,11 @@ class SmplestXImageProcessor(PilBackend):
             per_person["vertices"] = outputs.vertices
         if outputs.joints is not None:
             per_person["joints"] = outputs.joints
-            per_person["keypoints_2d"] = _project(outputs.joints.float(), per_person["focal_length"], per_person["principal_point"])
+            # The model's depth guard, so crop and full-image keypoints agree exactly.
+            per_person["keypoints_2d"] = project_points(
+                outputs.joints.float(), per_person["focal_length"][:, None], per_person["principal_point"][:, None],
+                depth_epsilon=KEYPOINT_DEPTH_EPSILON,
+            )  # fmt: skip
         elif outputs.keypoints_2d is not None:
             # No 3D joints: map the crop keypoints (body-input pixels) back through the inverse of the crop map for
             # the body-input size, which is the same as projecting the joints with the full-image camera.
@@ -412,15 +417,6 @@ class SmplestXImageProcessor(PilBackend):
         for person, image_index in enumerate(indices.tolist()):
             results[image_index].append({name: value[person].detach().float() for name, value in per_person.items()})
         return results
-
-
-def _project(points: torch.Tensor, focal: torch.Tensor, principal_point: torch.Tensor) -> torch.Tensor:
-    """(N, K, 3) camera-frame points, (N, 2) focal and principal point -> (N, K, 2) pixels.
-
-    `X / (Z + 1e-4) * f + c`: the same depth guard as the model's crop keypoints, so the two agree exactly.
-    """
-    depth = points[..., 2:] + 1e-4
-    return points[..., :2] / depth * focal[:, None] + principal_point[:, None]
 
 
 def _to_numpy(value) -> np.ndarray:
@@ -461,7 +457,13 @@ def _split_boxes_per_image(boxes, num_images: int) -> list:
     return list(boxes)
 
 
-def _as_box_array(image_boxes, image_index: int) -> np.ndarray:
+def as_box_array(image_boxes, image_index: int) -> np.ndarray:
+    """One image's boxes as `preprocess` reads them (also the pipeline's given boxes) -> (K, 4) float64
+    (a floating tensor is read through float32, like every tensor here).
+
+    Raises:
+        ValueError: boxes that are not (K, 4), naming the image.
+    """
     array = _to_numpy(image_boxes).astype(np.float64)
     if array.size == 0:
         return array.reshape(0, 4)

@@ -30,7 +30,7 @@ from transformers.utils.generic import can_return_tuple, merge_with_config_defau
 from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_smplest_x import SmplestXConfig
-from .geometry import rotation_6d_to_axis_angle
+from .geometry import KEYPOINT_DEPTH_EPSILON, project_points, rotation_6d_to_axis_angle
 from .losses import SmplestXLoss
 
 
@@ -480,9 +480,8 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
 
     def _project_to_body_input(self, points: torch.Tensor) -> torch.Tensor:
         """(N, K, 3) crop-camera points -> (N, K, 2) body-input pixels (the original's +1e-4 depth guard)."""
-        (fx, fy), (cx, cy) = self.config.focal_length, self.config.principal_point
-        depth = points[..., 2] + 1e-4
-        return torch.stack((points[..., 0] / depth * fx + cx, points[..., 1] / depth * fy + cy), dim=-1)
+        focal_length, principal_point = (points.new_tensor(values) for values in (self.config.focal_length, self.config.principal_point))
+        return project_points(points, focal_length, principal_point, depth_epsilon=KEYPOINT_DEPTH_EPSILON)
 
     # ------------------------------------------------------------------------------------------- hub i/o
     def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
