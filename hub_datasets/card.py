@@ -108,7 +108,7 @@ def size_category(num_rows: int) -> str:
 def _portable(key: str, value):
     """A run setting as the card shows it: a local body-model folder becomes its name (the converting machine's
     paths mean nothing elsewhere and say who converted where)."""
-    if key == "body_model" and os.path.isabs(str(value)):
+    if key == "body_model" and Path(str(value)).is_absolute():
         return f"local folder `{Path(str(value)).name}` (a body model given with --body-model)"
     return f"`{value}`"
 
