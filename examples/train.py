@@ -60,7 +60,12 @@ from smplest_hf.training import (
     warmup_cosine_schedule,
 )
 from smplest_hf.export.atomic import write_json_atomic
-from smplest_hf.training.checkpointing import TRAINER_STATE_FILE, TRAINING_STATE_DIR
+from smplest_hf.training.checkpointing import (
+    TRAINER_STATE_FILE,
+    TRAINING_STATE_DIR,
+    load_training_state,
+    save_training_state,
+)
 
 logger = logging.getLogger("train")
 SHARDED = (DistributedType.FSDP, DistributedType.DEEPSPEED)  # weights must be gathered to be saved or hashed
@@ -238,15 +243,16 @@ def evaluate_model(model, processor, config, accelerator, body_model_dir) -> dic
 
 
 # ========================================================================================== checkpoints
-def save_checkpoint(accelerator, model, processor, config, step, epoch, batches_in_epoch, metrics) -> Path:
+def save_checkpoint(accelerator, model, optimizer, scheduler, processor, config, step, epoch, batches_in_epoch,
+                    metrics) -> Path:  # fmt: skip
     """Write `checkpoint-<step>/` (via `.tmp`, renamed when complete) on every process; returns its path."""
     final = checkpoint_path(config.output_dir, step)
     temporary = final.with_name(final.name + ".tmp")
     if accelerator.is_main_process and temporary.exists():
         shutil.rmtree(temporary)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(temporary / TRAINING_STATE_DIR))
-    save_model(accelerator, model, processor, temporary, f"Checkpoint after {step} optimizer steps of `examples/train.py`.")
+    save_training_state(accelerator, temporary / TRAINING_STATE_DIR, model, optimizer, scheduler)
+    save_model(accelerator, model, processor, temporary, f"Checkpoint after {step} optimizer steps of `examples/train.py`.", config)
     if accelerator.is_main_process:
         state = {"step": step, "epoch": epoch, "batches_in_epoch": batches_in_epoch, "metrics": metrics,
                  "num_processes": accelerator.num_processes, "config": config.to_dict()}  # fmt: skip
@@ -259,12 +265,13 @@ def save_checkpoint(accelerator, model, processor, config, step, epoch, batches_
     return final
 
 
-def save_model(accelerator, model, processor, directory, card_extra: str) -> None:
+def save_model(accelerator, model, processor, directory, card_extra: str, config) -> None:
     """`save_pretrained` + processor + card into `directory` (gathering sharded weights first)."""
     state_dict = accelerator.get_state_dict(model) if accelerator.distributed_type in SHARDED else None
     save_model_directory(
         accelerator.unwrap_model(model), directory, processor, state_dict=state_dict,
         is_main_process=accelerator.is_main_process, save_function=accelerator.save, card_extra=card_extra,
+        base_model=config.model.from_pretrained, datasets=[source.path for source in config.data.train],
     )  # fmt: skip
 
 
@@ -330,7 +337,7 @@ def train(config: TrainingConfig) -> dict:
         if state["num_processes"] != accelerator.num_processes:
             logger.warning("Resuming a %d-process run with %d processes: the data order differs from the original run.",
                            state["num_processes"], accelerator.num_processes)  # fmt: skip
-        accelerator.load_state(str(resume / TRAINING_STATE_DIR))
+        load_training_state(accelerator, resume / TRAINING_STATE_DIR, model, optimizer, scheduler)
         step, epoch, skip = state["step"], state["epoch"], state["batches_in_epoch"]
         logger.info("Resumed from %s: step %d, epoch %d, %d batches into it.", resume, step, epoch, skip)
     if skip >= steps_per_epoch * o.gradient_accumulation_steps:
@@ -389,7 +396,7 @@ def train(config: TrainingConfig) -> dict:
             if logs:
                 accelerator.log(logs, step=step)
             if config.checkpointing.every_steps and step % config.checkpointing.every_steps == 0 and step < total_steps:
-                save_checkpoint(accelerator, model, processor, config, step, epoch, batch_index, last_metrics)
+                save_checkpoint(accelerator, model, optimizer, scheduler, processor, config, step, epoch, batch_index, last_metrics)
             if step >= total_steps:
                 stopped = True
                 break
@@ -404,13 +411,13 @@ def train(config: TrainingConfig) -> dict:
         accelerator.log(last_metrics, step=step)
         logger.info("Evaluation after %d steps: %s", step, {k: round(v, 2) for k, v in last_metrics.items()})
     if config.checkpointing.save_final_state:
-        save_checkpoint(accelerator, model, processor, config, step, epoch, skip, last_metrics)
+        save_checkpoint(accelerator, model, optimizer, scheduler, processor, config, step, epoch, skip, last_metrics)
     final_model, temporary = output_dir / "model", output_dir / "model.tmp"
     if accelerator.is_main_process and temporary.exists():
         shutil.rmtree(temporary)
     accelerator.wait_for_everyone()
     save_model(accelerator, model, processor, temporary,
-               f"Trained for {step} optimizer steps with `examples/train.py` (config in training_summary.json).")  # fmt: skip
+               f"Trained for {step} optimizer steps with `examples/train.py` (config in training_summary.json).", config)  # fmt: skip
     if accelerator.is_main_process:  # written beside, then swapped in: `model/` is never half-written
         if final_model.exists():
             shutil.rmtree(final_model)

@@ -88,6 +88,31 @@ def licence_of(kinds) -> tuple:
     return CONVERTED_LICENCE, None
 
 
+# The Hub's task ids for what the rows supervise: image -> SMPL-X body (3D) and 2D keypoints. `image-to-3d` is also the
+# `pipeline_tag` of the models trained on them (smplest_hf.models.smplest_x.model_card).
+TASK_CATEGORIES = ["image-to-3d", "keypoint-detection"]
+# The Hub's `size_categories` values: (upper bound on the number of rows, label).
+_SIZE_CATEGORIES = [(10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
+                    (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B")]  # fmt: skip
+
+
+def size_category(num_rows: int) -> str:
+    """The Hub's `size_categories` value for a dataset of `num_rows` rows (all splits together).
+
+    >>> size_category(999), size_category(1000), size_category(250_000)
+    ('n<1K', '1K<n<10K', '100K<n<1M')
+    """
+    return next((label for bound, label in _SIZE_CATEGORIES if num_rows < bound), "1B<n<10B")
+
+
+def _portable(key: str, value):
+    """A run setting as the card shows it: a local body-model folder becomes its name (the converting machine's
+    paths mean nothing elsewhere and say who converted where)."""
+    if key == "body_model" and Path(str(value)).is_absolute():
+        return f"local folder `{Path(str(value)).name}` (a body model given with --body-model)"
+    return f"`{value}`"
+
+
 def render_dataset_card_body(*, title: str, splits_table: str, provenance: str, licence: str = CONVERTED_LICENCE) -> str:
     """The card body (Markdown below the YAML header) for a dataset."""
     return DATASET_CARD_TEMPLATE.format(
@@ -137,7 +162,7 @@ def _split_provenance(split: str, settings: dict, skipped: list) -> str:
     else:
         lines[0] += "."
         lines += [
-            f"- {key}: `{value}`" for key, value in sorted(settings.items()) if key not in ("num_shards", "num_samples")
+            f"- {key}: {_portable(key, value)}" for key, value in sorted(settings.items()) if key not in ("num_shards", "num_samples")
         ]
     if skipped:
         lines.append(
@@ -153,13 +178,14 @@ def write_dataset_card(out_dir, *, pretty_name: str = None, tags=()) -> Path:
     if not splits:
         raise ValueError(f"{out_dir / DATA_DIR} holds no complete split (data/<split>-NNNNN-of-NNNNN.parquet).")
     table = ["| split | rows | shards | skipped |", "|---|---|---|---|"]
-    provenance, names, kinds = [], [], []
+    provenance, names, kinds, total_rows = [], [], [], 0
     for split in sorted(splits, key=lambda s: (s != "train", s)):
         records = read_split_records(out_dir, split, splits[split])
         settings_path = out_dir / STATE_DIR / f"{split}.json"
         settings = json.loads(settings_path.read_text()) if settings_path.is_file() else {}
         skipped = [item for record in records for item in record["skipped"]]
         rows = sum(record["num_rows"] or 0 for record in records)
+        total_rows += rows
         table.append(f"| {split} | {rows} | {splits[split]} | {len(skipped)} |")
         provenance.append(_split_provenance(split, settings, skipped))
         kinds.append(settings.get("kind", "humandata"))
@@ -170,6 +196,8 @@ def write_dataset_card(out_dir, *, pretty_name: str = None, tags=()) -> Path:
     card_data = DatasetCardData(
         pretty_name=title,
         license=license_id,
+        task_categories=TASK_CATEGORIES,
+        size_categories=[size_category(total_rows)],
         tags=["smpl-x", "human-mesh-recovery", "ehps", "3d-human-pose", *tags],
         configs=[{
             "config_name": "default",
@@ -184,4 +212,4 @@ def write_dataset_card(out_dir, *, pretty_name: str = None, tags=()) -> Path:
     return path
 
 
-__all__ = ["DATASET_CARD_TEMPLATE", "licence_of", "render_dataset_card_body", "write_dataset_card"]
+__all__ = ["DATASET_CARD_TEMPLATE", "TASK_CATEGORIES", "licence_of", "render_dataset_card_body", "size_category", "write_dataset_card"]

@@ -254,7 +254,7 @@ def test_converted_directory_loads_with_auto_classes(converted):
     model = AutoModel.from_pretrained(output_dir)  # registered by `import smplest_hf`
     assert isinstance(model, smplest_hf.SmplestXForHumanMeshRecovery)
     # Sizes and head counts were inferred from the weight shapes alone: exactly the tiny preset.
-    saved_only = ("architectures", "auto_map", "_name_or_path", "dtype", "transformers_version")
+    saved_only = ("architectures", "auto_map", "custom_pipelines", "_name_or_path", "dtype", "transformers_version")
     assert {k: v for k, v in model.config.to_dict().items() if k not in saved_only} == {
         k: v for k, v in TINY.to_dict().items() if k not in saved_only
     }

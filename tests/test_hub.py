@@ -1,12 +1,14 @@
 """Hub integration: Auto classes, exact save/load round trips, remote code without the package, offline repo ids."""
 
 import ast
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,11 +19,15 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery, SmplestXImageProcessor
 
-# The code a saved model carries for `trust_remote_code=True`: the three auto_map files and what they import.
+from script_modules import load_script
+
+# The code a saved model carries for `trust_remote_code=True`: the three auto_map files, the pipeline named in
+# `custom_pipelines`, and what they import.
 REMOTE_CODE_FILES = {
-    "configuration_smplest_x.py", "modeling_smplest_x.py", "image_processing_smplest_x.py",
+    "configuration_smplest_x.py", "modeling_smplest_x.py", "image_processing_smplest_x.py", "pipeline_smplest_x.py",
     "body_model.py", "cropping.py", "geometry.py", "losses.py", "model_card.py", "smplx_layout.py",
 }  # fmt: skip
+PIPELINE_TASK = {"human-mesh-recovery": {"impl": "pipeline_smplest_x.HumanMeshRecoveryPipeline", "pt": ["AutoModel"], "type": "image"}}
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +65,12 @@ def test_saved_directory_carries_auto_map_code_and_card(saved_tiny_model):
         "AutoConfig": "configuration_smplest_x.SmplestXConfig",
         "AutoModel": "modeling_smplest_x.SmplestXForHumanMeshRecovery",
     }
+    assert config["custom_pipelines"] == PIPELINE_TASK
     processor_config = json.loads((directory / "preprocessor_config.json").read_text())
     assert processor_config["auto_map"]["AutoImageProcessor"].startswith("image_processing_smplest_x.")
     assert {path.name for path in directory.glob("*.py")} == REMOTE_CODE_FILES
     card = ModelCard.load(directory / "README.md")
-    assert card.data.library_name == "smplest_hf"
+    assert card.data.library_name == "transformers"  # the Hub knows it (the package is unknown to it)
     assert card.data.pipeline_tag == "image-to-3d"
     assert {"smplx", "human-mesh-recovery"} <= set(card.data.tags)
     assert "SMPL-X body model files are licensed separately" in card.text
@@ -78,10 +85,14 @@ def _relative_imports(path) -> set[str]:
 def test_saved_code_is_exactly_what_its_entry_files_import(saved_tiny_model):
     """Nothing missing (a remote-code load would fail on it) and nothing extra (code nobody runs, shipped)."""
     directory = saved_tiny_model[0]
+    config = json.loads((directory / "config.json").read_text())
     entry_files = {
         value.split(".")[0] + ".py"
-        for name in ("config.json", "preprocessor_config.json")
-        for value in json.loads((directory / name).read_text())["auto_map"].values()
+        for value in [
+            *config["auto_map"].values(),
+            *json.loads((directory / "preprocessor_config.json").read_text())["auto_map"].values(),
+            *(task["impl"] for task in config["custom_pipelines"].values()),
+        ]
     }
     needed, pending = set(), set(entry_files)
     while pending:
@@ -132,6 +143,87 @@ def test_trust_remote_code_loads_without_the_package(saved_tiny_model, tmp_path)
     """
     _run_python(code, {"HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"})
     assert torch.equal(torch.load(tmp_path / "remote_body_pose.pt"), expected.body_pose)
+
+
+def _mesh_recovery_by_hand(model, processor, image_path, boxes) -> list[dict]:
+    """What the `human-mesh-recovery` task must return, computed from the model and processor directly."""
+    from transformers.image_utils import load_image
+
+    image = load_image(str(image_path))
+    inputs = processor(image, boxes=[boxes], return_tensors="pt")
+    with torch.no_grad():
+        outputs = model(inputs["pixel_values"])
+    people = processor.post_process_mesh_recovery(
+        outputs, processed_boxes=inputs["processed_boxes"], image_indices=inputs["image_indices"],
+        target_sizes=[(image.height, image.width)],
+    )[0]  # fmt: skip
+    return [{name: value.numpy() for name, value in person.items()} for person in people]
+
+
+def _run_pipeline_without_the_package(directory, image_path, boxes, body_model_dir, tmp_path) -> list[dict]:
+    """`pipeline("human-mesh-recovery", model=directory, trust_remote_code=True)` in a process where smplest_hf
+    cannot be imported; its per-person results."""
+    code = f"""
+        import sys
+        sys.modules["smplest_hf"] = None  # the package is not installed on this machine
+        import numpy as np, torch
+        from transformers import pipeline
+        recover = pipeline("human-mesh-recovery", model={str(directory)!r}, trust_remote_code=True, device="cpu",
+                           dtype=torch.float32, model_kwargs={{"body_model_dir": {body_model_dir!r}}})
+        assert type(recover).__module__.startswith("transformers_modules."), type(recover).__module__
+        assert type(recover.model).__module__.startswith("transformers_modules."), type(recover.model).__module__
+        people = recover({str(image_path)!r}, boxes={boxes!r})
+        np.savez({str(tmp_path / "people.npz")!r}, **{{f"{{i}}/{{k}}": v for i, p in enumerate(people) for k, v in p.items()}})
+    """
+    _run_python(code, {"HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"})
+    with np.load(tmp_path / "people.npz") as saved:
+        people = [{} for _ in boxes]
+        for key in saved.files:
+            index, name = key.split("/")
+            people[int(index)][name] = saved[key]
+    return people
+
+
+@pytest.fixture(scope="module")
+def photo_file(tmp_path_factory):
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("photo") / "photo.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (240, 320, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("with_body_model", [False, True], ids=["parameters_only", "with_body_model"])
+def test_pipeline_task_runs_from_saved_code_without_the_package(
+    saved_tiny_model, photo_file, synthetic_body_model_dir, tmp_path, with_body_model
+):
+    directory, model = saved_tiny_model[:2]
+    boxes = [[10, 20, 100, 200], [150, 30, 80, 180]]
+    body_model_dir = str(synthetic_body_model_dir) if with_body_model else None
+    reference = SmplestXForHumanMeshRecovery.from_pretrained(directory, dtype=torch.float32, body_model_dir=body_model_dir)
+    expected = _mesh_recovery_by_hand(reference.eval(), SmplestXImageProcessor.from_pretrained(directory), photo_file, boxes)
+    remote = _run_pipeline_without_the_package(directory, photo_file, boxes, body_model_dir, tmp_path)
+    geometry = {"vertices", "joints", "keypoints_2d"}
+    assert geometry <= set(remote[0]) if with_body_model else not geometry & set(remote[0])
+    for theirs, ours in zip(remote, expected, strict=True):
+        assert set(theirs) == set(ours)
+        for name in ours:
+            np.testing.assert_allclose(theirs[name], ours[name], rtol=1e-5, atol=1e-4, err_msg=name)
+
+
+def test_pipeline_task_with_a_bfloat16_model(saved_tiny_model, photo_file):
+    """The pipeline casts the processor's float32 crops to the model's dtype; results come back float32."""
+    from transformers import pipeline
+
+    directory = saved_tiny_model[0]
+    recover = pipeline("human-mesh-recovery", model=str(directory), trust_remote_code=True, device="cpu", dtype=torch.bfloat16)
+    assert recover.model.dtype == torch.bfloat16
+    people = recover(str(photo_file), boxes=[[10, 20, 100, 200]])
+    reference = SmplestXForHumanMeshRecovery.from_pretrained(directory, dtype=torch.float32).eval()
+    (expected,) = _mesh_recovery_by_hand(reference, SmplestXImageProcessor.from_pretrained(directory), photo_file, [[10, 20, 100, 200]])
+    assert people[0]["body_pose"].dtype == np.float32
+    np.testing.assert_allclose(people[0]["body_pose"], expected["body_pose"], atol=0.05)
+    np.testing.assert_allclose(people[0]["camera_translation"], expected["camera_translation"], rtol=0.02, atol=0.02)
 
 
 def test_repo_id_resolves_from_a_prefilled_offline_cache(saved_tiny_model, tmp_path):
@@ -210,7 +302,7 @@ def test_push_to_hub_uploads_weights_config_code_and_card_in_one_commit(pushed_t
     assert json.loads((repo / "config.json").read_text())["auto_map"]["AutoModel"].endswith("SmplestXForHumanMeshRecovery")
     # Our card (not transformers' generic one), naming the repo it was pushed to.
     card = ModelCard.load(repo / "README.md")
-    assert card.data.library_name == "smplest_hf" and card.data.pipeline_tag == "image-to-3d"
+    assert card.data.library_name == "transformers" and card.data.pipeline_tag == "image-to-3d"
     assert 'AutoModel.from_pretrained("org/tiny")' in card.text
     loaded = SmplestXForHumanMeshRecovery.from_pretrained(repo).eval()
     assert loaded.state_dict().keys() == model.state_dict().keys()
@@ -252,7 +344,7 @@ def test_update_model_card_pushes_the_results_to_a_hub_repo(tiny_model_dir, loca
     entries = {(entry.dataset_type, entry.metric_type): entry.metric_value for entry in card.data.eval_results}
     assert entries == {("org/synthetic-benchmark", "pve_all"): 123.46, ("org/synthetic-benchmark", "pa_pve_all"): 45.68,
                        ("mpe", "mpe"): 123.46}  # fmt: skip
-    assert card.data.library_name == "smplest_hf"  # the rest of the card is kept
+    assert card.data.library_name == "transformers"  # the rest of the card is kept
     assert "SMPL-X body model files are licensed separately" in card.text
 
 
@@ -269,3 +361,87 @@ def test_local_hub_refuses_pushes_without_the_token_and_flags_unimplemented_endp
         pytest.raises(HfHubHTTPError, match="the local Hub does not implement GET"),
     ):
         local_hub.api().list_repo_commits("org/tiny")
+
+
+def test_dataset_card_is_portable_and_has_hub_task_and_size_metadata(synthetic_data, synthetic_body_model_dir):
+    from huggingface_hub import DatasetCard
+
+    from hub_datasets.card import size_category
+
+    card = DatasetCard.load(synthetic_data / "README.md")
+    body_model_dir = synthetic_body_model_dir.resolve()
+    assert str(body_model_dir) not in card.content and str(body_model_dir.parent) not in card.content
+    assert f"local folder `{body_model_dir.name}`" in card.text  # what was used, without where it was
+    assert card.data.task_categories == ["image-to-3d", "keypoint-detection"]
+    assert card.data.size_categories == ["n<1K"]  # 64 + 16 rows
+    assert [size_category(n) for n in (0, 999, 1000, 9_999, 10_000, 999_999, 1_000_000, 5 * 10**9)] == [
+        "n<1K", "n<1K", "1K<n<10K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "1B<n<10B"
+    ]  # fmt: skip
+
+
+def test_model_card_records_hub_origins_only_and_the_registered_task(saved_tiny_model, tmp_path):
+    from smplest_hf.models.smplest_x.model_card import build_model_card
+
+    model = saved_tiny_model[1]
+    card = build_model_card(model, repo_id="org/tiny-finetuned", base_model="org/tiny",
+                            datasets=["org/agora", str(tmp_path), "org/ubody", "org/agora"])  # fmt: skip
+    assert card.data.base_model == "org/tiny" and card.data.datasets == ["org/agora", "org/ubody"]
+    assert str(tmp_path) not in card.content  # a local folder is nobody else's data
+    local = build_model_card(model, base_model=str(tmp_path), datasets=[str(tmp_path)])
+    assert local.data.base_model is None and local.data.datasets is None
+    # Usage through transformers alone, with the task the saved config registers.
+    task = next(iter(PIPELINE_TASK))
+    assert f'pipeline("{task}", model="org/tiny-finetuned", trust_remote_code=True)' in card.text
+    assert card.data.pipeline_tag == "image-to-3d" and card.data.tags[0] == task
+
+
+# ------------------------------------------------------------------------------------------ bundled demo model
+REFRESH_SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "refresh_demo_model.py"
+MODEL_SOURCES = Path(__file__).resolve().parents[1] / "smplest_hf" / "models" / "smplest_x"
+
+
+def test_bundled_demo_model_is_a_saved_model_with_the_current_code():
+    """Its code files are copies of the sources: after changing them, run `python examples/refresh_demo_model.py`."""
+    from smplest_hf.inference.pipeline import BUNDLED_MODEL_DIR
+
+    assert {path.name for path in BUNDLED_MODEL_DIR.glob("*.py")} == REMOTE_CODE_FILES
+    stale = [name for name in sorted(REMOTE_CODE_FILES) if (BUNDLED_MODEL_DIR / name).read_bytes() != (MODEL_SOURCES / name).read_bytes()]
+    assert stale == [], f"{stale} differ from smplest_hf/models/smplest_x: run `python examples/refresh_demo_model.py`"
+    config = json.loads((BUNDLED_MODEL_DIR / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_smplest_x.SmplestXForHumanMeshRecovery"
+    assert config["custom_pipelines"] == PIPELINE_TASK
+    processor_config = json.loads((BUNDLED_MODEL_DIR / "preprocessor_config.json").read_text())
+    assert processor_config["auto_map"] == {"AutoImageProcessor": "image_processing_smplest_x.SmplestXImageProcessor"}
+    card = ModelCard.load(BUNDLED_MODEL_DIR / "README.md")
+    assert card.data.library_name == "transformers" and card.data.license == "apache-2.0"
+
+
+def test_refreshing_the_demo_model_keeps_its_weights_and_card_text(tmp_path):
+    from smplest_hf.inference.pipeline import BUNDLED_MODEL_DIR
+
+    copy = tmp_path / "demo_model"
+    shutil.copytree(BUNDLED_MODEL_DIR, copy)
+    (copy / "stale_module.py").write_text("# code a refresh must remove\n")
+    (copy / "geometry.py").write_text("# stale copy\n")
+    weights_digest = hashlib.sha256((BUNDLED_MODEL_DIR / "model.safetensors").read_bytes()).hexdigest()
+    load_script(REFRESH_SCRIPT, "refresh_demo_model").refresh_demo_model(copy)
+    assert hashlib.sha256((copy / "model.safetensors").read_bytes()).hexdigest() == weights_digest
+    assert sorted(path.name for path in copy.iterdir()) == sorted(path.name for path in BUNDLED_MODEL_DIR.iterdir())
+    for name in [*REMOTE_CODE_FILES, "README.md", "preprocessor_config.json"]:
+        assert (copy / name).read_bytes() == (BUNDLED_MODEL_DIR / name).read_bytes(), name
+    refreshed, bundled = (json.loads((d / "config.json").read_text()) for d in (copy, BUNDLED_MODEL_DIR))
+    assert refreshed | {"transformers_version": None} == bundled | {"transformers_version": None}
+
+
+def test_bundled_demo_model_runs_from_its_own_code_without_the_package(synthetic_body_model_dir, tmp_path):
+    from smplest_hf.inference.pipeline import BUNDLED_MODEL_DIR
+
+    image = BUNDLED_MODEL_DIR.parent / "demo_data" / "sample_0.jpg"
+    boxes = json.loads((BUNDLED_MODEL_DIR.parent / "demo_data" / "boxes.json").read_text())["sample_0.jpg"]
+    reference = SmplestXForHumanMeshRecovery.from_pretrained(BUNDLED_MODEL_DIR, dtype=torch.float32, body_model_dir=synthetic_body_model_dir)
+    expected = _mesh_recovery_by_hand(reference.eval(), SmplestXImageProcessor.from_pretrained(BUNDLED_MODEL_DIR), image, boxes)
+    remote = _run_pipeline_without_the_package(BUNDLED_MODEL_DIR, image, boxes, str(synthetic_body_model_dir), tmp_path)
+    for theirs, ours in zip(remote, expected, strict=True):
+        assert set(theirs) == set(ours) and "vertices" in ours
+        for name in ours:
+            np.testing.assert_allclose(theirs[name], ours[name], rtol=1e-5, atol=1e-4, err_msg=name)

@@ -147,11 +147,14 @@ def test_xyxy_boxes(pipeline):
 def test_transformers_pipeline_task_matches(pipeline, tiny_model_dir, synthetic_body_model_dir):
     from transformers import pipeline as transformers_pipeline
 
-    import smplest_hf.inference.hf_pipeline  # noqa: F401  (registers the task)
+    from smplest_hf.inference.hf_pipeline import HumanMeshRecoveryPipeline
 
+    # The saved config names the task's class as remote code (`custom_pipelines`); with trust_remote_code=False
+    # the installed class is passed explicitly.
     recover = transformers_pipeline(
         "human-mesh-recovery", model=str(tiny_model_dir), image_processor=pipeline.processor, device="cpu",
-        trust_remote_code=False, model_kwargs={"body_model_dir": synthetic_body_model_dir},
+        trust_remote_code=False, pipeline_class=HumanMeshRecoveryPipeline,
+        model_kwargs={"body_model_dir": synthetic_body_model_dir},
     )  # fmt: skip
     image, boxes = random_image(13), [[10, 20, 100, 200], [150, 30, 80, 180]]
     for theirs, ours in zip(recover(image, boxes=boxes), pipeline(image, boxes=boxes)):

@@ -390,6 +390,53 @@ def test_resume_reproduces_the_uninterrupted_run(train_script, synthetic_data, s
     assert resumed["parameter_sha256_per_process"] == full["parameter_sha256_per_process"]
 
 
+def test_checkpoints_hold_no_pickle_and_resume_without_unpickling(train_script, synthetic_data, synthetic_body_model_dir,
+                                                                   tmp_path, one_thread, monkeypatch):  # fmt: skip
+    common = ("--optimization.batch_size=4", "--optimization.gradient_accumulation_steps=2", "--optimization.max_steps=4",
+              "--optimization.warmup_steps=1", "--model.config_overrides={drop_path_rate: 0.2}")  # fmt: skip
+    full = _train_in_process(train_script, _arguments(
+        tmp_path / "full", synthetic_data, synthetic_body_model_dir, *common, "--checkpointing.every_steps=2"))
+    checkpoint = tmp_path / "full" / "checkpoint-00000002"
+    files = sorted(path.relative_to(checkpoint).as_posix() for path in checkpoint.rglob("*") if path.is_file())
+    assert not [name for name in files if name.endswith((".bin", ".pkl", ".pt", ".pth"))], files
+    card = (checkpoint / "README.md").read_text()  # the local data folder is no Hub dataset: not in the card
+    assert "library_name: transformers" in card and str(synthetic_data) not in card and "datasets:" not in card
+    state_files = {name.split("/")[1] for name in files if name.startswith("training_state/")}
+    assert state_files == {f"{name}.{suffix}" for name in ("optimizer", "scheduler", "random_states_0") for suffix in ("json", "safetensors")} | {"model.safetensors"}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("resuming must not unpickle anything")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    monkeypatch.setattr("pickle.load", refuse)
+    monkeypatch.setattr("pickle.loads", refuse)
+    resumed = _train_in_process(train_script, _arguments(
+        tmp_path / "resumed", synthetic_data, synthetic_body_model_dir, *common, f"--checkpointing.resume_from={checkpoint}"))
+    assert sorted(resumed["losses"]) == [3, 4]
+    assert [resumed["losses"][step] for step in (3, 4)] == [full["losses"][step] for step in (3, 4)]
+    assert resumed["parameter_sha256_per_process"] == full["parameter_sha256_per_process"]
+
+
+def test_training_state_files_round_trip_nested_states(tmp_path):
+    from smplest_hf.training.checkpointing import load_state_files, save_state_files
+
+    state = {
+        "state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.randn(2, 3)}, 7: {}},
+        "param_groups": [{"lr": 1e-3, "betas": (0.9, 0.999), "foreach": None, "params": [0, 7], "amsgrad": False}],
+        "rng": ("MT19937", np.arange(624, dtype=np.uint32), 5, 0, 0.0), "scale": float("inf"), "name": "x",
+    }  # fmt: skip
+    save_state_files(state, tmp_path, "state")
+    loaded = load_state_files(tmp_path, "state")
+    assert loaded["param_groups"] == state["param_groups"] and loaded["scale"] == math.inf and loaded["name"] == "x"
+    assert list(loaded["state"]) == [0, 7] and loaded["state"][7] == {}
+    assert torch.equal(loaded["state"][0]["exp_avg"], state["state"][0]["exp_avg"])
+    assert loaded["state"][0]["step"].dtype == torch.float32 and float(loaded["state"][0]["step"]) == 3.0
+    assert loaded["rng"][1].dtype == np.uint32 and np.array_equal(loaded["rng"][1], state["rng"][1])
+    assert loaded["rng"][0] == "MT19937" and isinstance(loaded["rng"], tuple)
+    with pytest.raises(TypeError, match="set"):
+        save_state_files({"bad": {1, 2}}, tmp_path, "bad")
+
+
 @pytest.mark.slow
 def test_two_cpu_processes_shard_the_data_and_end_with_identical_weights(synthetic_data, synthetic_body_model_dir, tmp_path):
     environment = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
@@ -407,7 +454,7 @@ def test_two_cpu_processes_shard_the_data_and_end_with_identical_weights(synthet
     digests = summary["parameter_sha256_per_process"]
     assert len(digests) == 2 and digests[0] == digests[1]
     assert digests[0] == _digest(SmplestXForHumanMeshRecovery.from_pretrained(tmp_path / "model"))
-    assert (tmp_path / "checkpoint-00000003" / "training_state" / "random_states_1.pkl").is_file()
+    assert (tmp_path / "checkpoint-00000003" / "training_state" / "random_states_1.safetensors").is_file()
 
     # Step 1 (before any update) on 2 x 4 crops must be the loss of the first 8 crops of the epoch's order, computed
     # here in one process: the processes read different samples (a duplicated shard would give another value).

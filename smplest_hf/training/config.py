@@ -191,7 +191,7 @@ class EvaluationOptions:
 @dataclass
 class CheckpointOptions:
     """Checkpoints: `output_dir/checkpoint-<step>/`, an HF model directory (`from_pretrained` loads it) with the
-    full training state in `training_state/` (`accelerator.save_state`).
+    full training state in `training_state/` (`checkpointing.save_training_state`: safetensors + JSON).
 
     Attributes:
         every_steps: save every N optimizer steps (0: only at the end when `save_final_state`).

@@ -3,10 +3,17 @@
 from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 
-LIBRARY_NAME = "smplest_hf"
+# The Hub knows `transformers` (our weights, config and code are a transformers model loaded with
+# trust_remote_code=True), and shows the matching snippet; it has no entry for this package.
+LIBRARY_NAME = "transformers"
+# `pipeline_tag` must come from the Hub's closed task list, which has no mesh-recovery task: `image-to-3d` is the
+# closest one (image in, 3D out). The task we register with transformers (`config.custom_pipelines`) is
+# `human-mesh-recovery`, so that name is a tag, the first one.
 PIPELINE_TAG = "image-to-3d"
-TAGS = ["smplx", "human-mesh-recovery", "whole-body", "pose-estimation", "3d-human", "smplest-x"]
+TAGS = ["human-mesh-recovery", "smplx", "whole-body", "pose-estimation", "3d-human", "smplest-x"]
 MINIMUM_TRANSFORMERS_VERSION = "5.23"
 
 _CARD_TEMPLATE = """---
@@ -21,6 +28,19 @@ and 10 expression coefficients, camera translation).
 
 ## Use
 
+The code is saved beside the weights, so transformers (>= {min_transformers}) runs the model with
+`trust_remote_code=True`, without the `smplest_hf` package:
+
+```python
+from transformers import pipeline
+
+recover = pipeline("human-mesh-recovery", model="{repo_id}", trust_remote_code=True)
+people = recover("photo.jpg", boxes=[[x, y, width, height]])  # per person: SMPL-X parameters and camera
+```
+
+With the `smplest_hf` package installed its own classes load the model (no remote code runs), and
+`smplest_hf.SmplestXPipeline("{repo_id}")` adds person detection, video and exports:
+
 ```python
 import smplest_hf  # registers the model with the transformers Auto classes
 from transformers import AutoImageProcessor, AutoModel
@@ -31,9 +51,8 @@ inputs = processor(image, boxes=[[[x, y, width, height]]], return_tensors="pt")
 outputs = model(**inputs)
 ```
 
-Without the `smplest_hf` package, `trust_remote_code=True` loads the code saved beside the weights
-(transformers >= {min_transformers}). With SMPL-X model files, `AutoModel.from_pretrained(..., body_model_dir=DIR)`
-also returns vertices, joints and 2D keypoints.
+With SMPL-X model files, `model_kwargs={{"body_model_dir": DIR}}` (pipeline) or
+`AutoModel.from_pretrained(..., body_model_dir=DIR)` also returns vertices, joints and 2D keypoints.
 
 ## Architecture
 
@@ -55,11 +74,27 @@ official SMPLest-X weights is subject to the licence of the original release (ht
 """
 
 
-def build_model_card(model, repo_id: str | None = None, model_name: str | None = None, extra: str = "") -> ModelCard:
-    """A ModelCard with the hub metadata (library, pipeline tag, tags, licence) and the model's architecture table."""
+def hub_repo_id(name_or_path) -> str | None:
+    """`name_or_path` if it names a Hub repository (`org/name`, not an existing local path), else None: cards
+    record where a model or its data came from only when others can find it, never a local path."""
+    if name_or_path is None or Path(str(name_or_path)).expanduser().exists():
+        return None
+    try:
+        validate_repo_id(str(name_or_path))
+    except HFValidationError:
+        return None
+    return str(name_or_path)
+
+
+def build_model_card(model, repo_id: str | None = None, model_name: str | None = None, extra: str = "",
+                     base_model: str | None = None, datasets: list[str] | None = None) -> ModelCard:  # fmt: skip
+    """A ModelCard with the hub metadata (library, pipeline tag, tags, licence, and where known `base_model`, the
+    model this one was fine-tuned from, and `datasets`, what it was trained on: Hub repo ids, local paths are
+    left out) and the model's architecture table."""
     config = model.config
     name = model_name or getattr(config, "name_or_path", None) or "SMPLest-X"
     name = Path(str(name)).name or "SMPLest-X"
+    datasets = [found for found in map(hub_repo_id, datasets or []) if found is not None]
     card_data = ModelCardData(
         library_name=LIBRARY_NAME,
         pipeline_tag=PIPELINE_TAG,
@@ -68,6 +103,8 @@ def build_model_card(model, repo_id: str | None = None, model_name: str | None =
         license_link="https://github.com/SMPLCap/SMPLest-X/blob/main/LICENSE.txt",
         tags=TAGS,
         model_name=name,
+        base_model=hub_repo_id(base_model),
+        datasets=list(dict.fromkeys(datasets)) or None,
     )
     text = _CARD_TEMPLATE.format(
         card_data=card_data.to_yaml(),

@@ -14,6 +14,7 @@ Data flow for a batch of N person crops `pixel_values` (N, 3, 256, 192) in [0, 1
        their 2D projections.
 """
 
+import copy
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -488,11 +489,17 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
 
     # ------------------------------------------------------------------------------------------- hub i/o
     def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
-        """`PreTrainedModel.save_pretrained` that also writes our model card (README.md) beside the weights.
+        """`PreTrainedModel.save_pretrained` that also writes our model card (README.md) beside the weights and
+        names the `human-mesh-recovery` pipeline in the config (`custom_pipelines`; its file is saved with the code).
 
         Only network parameters are saved: the body model's arrays are non-persistent buffers (licensed data).
         """
+        from .pipeline_smplest_x import CUSTOM_PIPELINES
+
         repo_id = kwargs.pop("repo_id", None)
+        # As transformers' `Pipeline.save_pretrained` records a pipeline it saves, so that `pipeline(task,
+        # model=..., trust_remote_code=True)` finds the class in the saved folder without this package.
+        self.config.custom_pipelines = copy.deepcopy(CUSTOM_PIPELINES)
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
             from .model_card import build_model_card
