@@ -43,11 +43,23 @@ import torch
 from torch import nn
 
 from .smplx_layout import (
-    NUM_BODY_POSE_JOINTS,
+    FILE_EXPRESSION_SPACE,
+    FILE_SHAPE_SPACE,
+    GENDERS,
+    J14_JOINT_NAMES,
+    NUM_BETAS,
+    NUM_EXPRESSION_COEFFS,
+    NUM_FLAME_VERTICES,
     NUM_HAND_POSE_JOINTS,
+    NUM_MANO_VERTICES,
+    NUM_SMPLX_FACES,
     NUM_SMPLX_JOINTS,
     NUM_SMPLX_OUTPUT_JOINTS,
+    NUM_SMPLX_VERTICES,
     NUM_SUPERVISION_JOINTS,
+    POSE_PARAMETER_JOINTS,
+    SMPLX_FACE_CONTOUR_NAMES,
+    SMPLX_FACE_LANDMARK_NAMES,
     SMPLX_JOINT_NAMES,
     SMPLX_VERTEX_JOINT_VERTEX_IDS,
     SUPERVISION_JOINT_INDICES,
@@ -60,18 +72,11 @@ except ImportError:  # optional for the model itself; needed only to run the bod
     batch_rodrigues = find_dynamic_lmk_idx_and_bcoords = lbs = vertices2landmarks = None
 
 
-NUM_VERTICES = 10475
-NUM_FACES = 20908
-NUM_BETAS = 10  # shape coefficients used by SMPLest-X
-NUM_EXPRESSION_COEFFS = 10  # expression coefficients used by SMPLest-X
-NUM_STATIC_LANDMARKS = 51
-NUM_CONTOUR_LANDMARKS = 17
+NUM_STATIC_LANDMARKS = len(SMPLX_FACE_LANDMARK_NAMES)
+NUM_CONTOUR_LANDMARKS = len(SMPLX_FACE_CONTOUR_NAMES)
 NUM_CONTOUR_ANGLES = 79  # contour look-up table rows: head turn -39..39 degrees
-NUM_MANO_VERTICES = 778
-NUM_FLAME_VERTICES = 5023
-NUM_J14_JOINTS = 14
+NUM_J14_JOINTS = len(J14_JOINT_NAMES)
 
-GENDERS = ("neutral", "male", "female")
 SMPLX_MODEL_DIR_ENV = "SMPLX_MODEL_DIR"
 J14_REGRESSOR_FILE = "SMPLX_to_J14.pkl"
 HAND_VERTEX_IDS_FILE = "MANO_SMPLX_vertex_ids.pkl"
@@ -136,7 +141,7 @@ def _check_array(path: Path, key: str, array: np.ndarray, shape, kind: str) -> N
         expected = "(" + ", ".join("any" if size is None else str(size) for size in shape) + ")"
         raise BodyModelFileError(
             f"{str(path)!r}: `{key}` has shape {array.shape}, expected {expected}. An SMPL-X file has "
-            f"{NUM_VERTICES} vertices, {NUM_FACES} faces and {NUM_SMPLX_JOINTS} joints; is this an SMPL-X model?"
+            f"{NUM_SMPLX_VERTICES} vertices, {NUM_SMPLX_FACES} faces and {NUM_SMPLX_JOINTS} joints; is this an SMPL-X model?"
         )
     if array.dtype.kind not in kind:
         wanted = "integers" if kind == "iu" else "floating-point numbers"
@@ -154,13 +159,13 @@ def _check_index_range(path: Path, key: str, array: np.ndarray, upper: int, what
 
 # key -> (shape, dtype kind); None in a shape means any size there. Hand PCA components are not needed.
 _MODEL_ARRAYS = {
-    "v_template": ((NUM_VERTICES, 3), "f"),
-    "f": ((NUM_FACES, 3), "iu"),
-    "J_regressor": ((NUM_SMPLX_JOINTS, NUM_VERTICES), "f"),
+    "v_template": ((NUM_SMPLX_VERTICES, 3), "f"),
+    "f": ((NUM_SMPLX_FACES, 3), "iu"),
+    "J_regressor": ((NUM_SMPLX_JOINTS, NUM_SMPLX_VERTICES), "f"),
     "kintree_table": ((2, NUM_SMPLX_JOINTS), "iu"),
-    "weights": ((NUM_VERTICES, NUM_SMPLX_JOINTS), "f"),
-    "posedirs": ((NUM_VERTICES, 3, 9 * (NUM_SMPLX_JOINTS - 1)), "f"),
-    "shapedirs": ((NUM_VERTICES, 3, None), "f"),
+    "weights": ((NUM_SMPLX_VERTICES, NUM_SMPLX_JOINTS), "f"),
+    "posedirs": ((NUM_SMPLX_VERTICES, 3, 9 * (NUM_SMPLX_JOINTS - 1)), "f"),
+    "shapedirs": ((NUM_SMPLX_VERTICES, 3, None), "f"),
     "lmk_faces_idx": ((NUM_STATIC_LANDMARKS,), "iu"),
     "lmk_bary_coords": ((NUM_STATIC_LANDMARKS, 3), "f"),
     "dynamic_lmk_faces_idx": ((NUM_CONTOUR_ANGLES, NUM_CONTOUR_LANDMARKS), "iu"),
@@ -168,9 +173,6 @@ _MODEL_ARRAYS = {
     "hands_meanl": ((3 * NUM_HAND_POSE_JOINTS,), "f"),
     "hands_meanr": ((3 * NUM_HAND_POSE_JOINTS,), "f"),
 }
-# smplx's rule for where expressions sit in `shapedirs`: after 300 shape components in full models,
-# after 10 in the small "10 shape + 10 expression" models.
-_FULL_SHAPE_SPACE, _FULL_EXPRESSION_SPACE = 300, 100
 
 
 @functools.lru_cache(maxsize=3)
@@ -200,9 +202,9 @@ def _read_model_file(path: Path) -> Dict[str, np.ndarray]:
                 raise BodyModelFileError(f"{str(path)!r}: cannot read `{key}` as a numeric array ({error}).") from error
             _check_array(path, key, arrays[key], shape, kind)
 
-    _check_index_range(path, "f", arrays["f"], NUM_VERTICES, "vertex indices")
-    _check_index_range(path, "lmk_faces_idx", arrays["lmk_faces_idx"], NUM_FACES, "face indices")
-    _check_index_range(path, "dynamic_lmk_faces_idx", arrays["dynamic_lmk_faces_idx"], NUM_FACES, "face indices")
+    _check_index_range(path, "f", arrays["f"], NUM_SMPLX_VERTICES, "vertex indices")
+    _check_index_range(path, "lmk_faces_idx", arrays["lmk_faces_idx"], NUM_SMPLX_FACES, "face indices")
+    _check_index_range(path, "dynamic_lmk_faces_idx", arrays["dynamic_lmk_faces_idx"], NUM_SMPLX_FACES, "face indices")
     parents = arrays["kintree_table"][0, 1:].astype(np.int64)
     if not (parents < np.arange(1, NUM_SMPLX_JOINTS)).all() or parents.min() < 0:
         raise BodyModelFileError(f"{str(path)!r}: `kintree_table` is not a tree whose parents precede their children.")
@@ -259,7 +261,7 @@ def _read_auxiliary_file_cached(path: str, mtime_ns: int, size: int):
         regressor = _read_pickle(path)
         if not isinstance(regressor, np.ndarray):
             raise BodyModelFileError(f"{str(path)!r} holds a {type(regressor).__name__}, expected a dense numpy array.")
-        _check_array(path, "J14 regressor", regressor, (NUM_J14_JOINTS, NUM_VERTICES), "f")
+        _check_array(path, "J14 regressor", regressor, (NUM_J14_JOINTS, NUM_SMPLX_VERTICES), "f")
         result = regressor
     elif path.name == HAND_VERTEX_IDS_FILE:
         ids = _read_pickle(path)
@@ -269,7 +271,7 @@ def _read_auxiliary_file_cached(path: str, mtime_ns: int, size: int):
         for key in ("left_hand", "right_hand"):
             array = np.asarray(ids[key])
             _check_array(path, key, array, (NUM_MANO_VERTICES,), "iu")
-            _check_index_range(path, key, array, NUM_VERTICES, "vertex indices")
+            _check_index_range(path, key, array, NUM_SMPLX_VERTICES, "vertex indices")
             result[key] = array
     else:
         try:
@@ -279,7 +281,7 @@ def _read_auxiliary_file_cached(path: str, mtime_ns: int, size: int):
         if not isinstance(ids, np.ndarray):
             raise BodyModelFileError(f"{str(path)!r} should be a single .npy array of vertex ids, not an archive.")
         _check_array(path, "face vertex ids", ids, (NUM_FLAME_VERTICES,), "iu")
-        _check_index_range(path, "face vertex ids", ids, NUM_VERTICES, "vertex indices")
+        _check_index_range(path, "face vertex ids", ids, NUM_SMPLX_VERTICES, "vertex indices")
         result = ids
     for array in result.values() if isinstance(result, dict) else (result,):
         array.setflags(write=False)
@@ -299,24 +301,14 @@ class SmplxBodyModelOutput:
 
     Attributes:
         vertices: (N, 10475, 3) mesh vertices.
-        joints: (N, 137, 3) the supervision joints of SMPLest-X (``joint_sets.SUPERVISION_JOINT_NAMES``).
+        joints: (N, 137, 3) the supervision joints of SMPLest-X (``smplx_layout.SUPERVISION_JOINT_NAMES``).
         smplx_joints: (N, 144, 3) every joint smplx returns with the face contour
-            (``joint_sets.SMPLX_OUTPUT_JOINT_NAMES``).
+            (``smplx_layout.SMPLX_OUTPUT_JOINT_NAMES``).
     """
 
     vertices: torch.Tensor
     joints: torch.Tensor
     smplx_joints: torch.Tensor
-
-
-# argument -> joints per sample, in the order of `forward`
-_POSE_ARGUMENTS = {
-    "global_orient": 1,
-    "body_pose": NUM_BODY_POSE_JOINTS,
-    "left_hand_pose": NUM_HAND_POSE_JOINTS,
-    "right_hand_pose": NUM_HAND_POSE_JOINTS,
-    "jaw_pose": 1,
-}
 
 
 class SmplxBodyModel(nn.Module):
@@ -367,8 +359,10 @@ class SmplxBodyModel(nn.Module):
             return torch.tensor(np.asarray(array, dtype=np.int64))
 
         shapedirs = arrays["shapedirs"]
-        full_space = shapedirs.shape[2] >= _FULL_SHAPE_SPACE + _FULL_EXPRESSION_SPACE
-        expression_start = _FULL_SHAPE_SPACE if full_space else NUM_BETAS
+        # smplx's rule for where expressions sit in `shapedirs`: after 300 shape components in full models,
+        # after 10 in the small "10 shape + 10 expression" models.
+        full_space = shapedirs.shape[2] >= FILE_SHAPE_SPACE + FILE_EXPRESSION_SPACE
+        expression_start = FILE_SHAPE_SPACE if full_space else NUM_BETAS
         parents = np.array(arrays["kintree_table"][0], dtype=np.int64)  # a copy: cached arrays are read-only
         parents[0] = -1  # the file stores the root's parent as an arbitrary (often uint32-max) value
         neck_chain = [SMPLX_JOINT_NAMES.index("neck")]
@@ -432,7 +426,7 @@ class SmplxBodyModel(nn.Module):
 
     @property
     def j14_regressor(self) -> torch.Tensor:
-        """(14, 10475) regressor of the 14 LSP joints (``joint_sets.J14_JOINT_NAMES``) from mesh vertices."""
+        """(14, 10475) regressor of the 14 LSP joints (``smplx_layout.J14_JOINT_NAMES``) from mesh vertices."""
         return self._auxiliary_buffer("_j14_regressor", J14_REGRESSOR_FILE)
 
     @property
@@ -486,8 +480,8 @@ class SmplxBodyModel(nn.Module):
         """
         float_dtype, device = self.v_template.dtype, self.v_template.device
         poses = {}
-        for name, tensor in zip(_POSE_ARGUMENTS, (global_orient, body_pose, left_hand_pose, right_hand_pose, jaw_pose)):
-            poses[name] = _as_joint_rotations(name, tensor, _POSE_ARGUMENTS[name]).to(device=device, dtype=float_dtype)
+        for name, tensor in zip(POSE_PARAMETER_JOINTS, (global_orient, body_pose, left_hand_pose, right_hand_pose, jaw_pose)):
+            poses[name] = _as_joint_rotations(name, tensor, POSE_PARAMETER_JOINTS[name]).to(device=device, dtype=float_dtype)
         coefficients = {
             "betas": _as_vectors("betas", betas, NUM_BETAS).to(device=device, dtype=float_dtype),
             "expression": _as_vectors("expression", expression, NUM_EXPRESSION_COEFFS).to(device=device, dtype=float_dtype),
@@ -500,7 +494,7 @@ class SmplxBodyModel(nn.Module):
             raise ValueError(f"All inputs must share the batch size N; got {batch_sizes}.")
         if batch_size == 0:
             return SmplxBodyModelOutput(
-                vertices=self.v_template.new_zeros((0, NUM_VERTICES, 3)),
+                vertices=self.v_template.new_zeros((0, NUM_SMPLX_VERTICES, 3)),
                 joints=self.v_template.new_zeros((0, NUM_SUPERVISION_JOINTS, 3)),
                 smplx_joints=self.v_template.new_zeros((0, NUM_SMPLX_OUTPUT_JOINTS, 3)),
             )
@@ -571,8 +565,8 @@ def _as_vectors(name: str, tensor: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _check_vertices(vertices: torch.Tensor) -> None:
-    if vertices.ndim != 3 or tuple(vertices.shape[1:]) != (NUM_VERTICES, 3):
-        raise ValueError(f"`vertices` must have shape (N, {NUM_VERTICES}, 3), got {tuple(vertices.shape)}.")
+    if vertices.ndim != 3 or tuple(vertices.shape[1:]) != (NUM_SMPLX_VERTICES, 3):
+        raise ValueError(f"`vertices` must have shape (N, {NUM_SMPLX_VERTICES}, 3), got {tuple(vertices.shape)}.")
 
 
 __all__ = [

@@ -43,12 +43,11 @@ from .cropping import (
     invert_affine_matrices,
 )
 from .geometry import KEYPOINT_DEPTH_EPSILON, project_points
+from .smplx_layout import PARAMETER_NAMES
 
 logger = logging.get_logger(__name__)
 
 BOX_FORMATS = ("xywh", "xyxy")
-# SMPL-X parameters copied into each person's result, in the order of `SmplestXMeshRecoveryOutput`.
-PARAMETER_NAMES = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression")
 _SIXTEEN_BIT_PIL_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 

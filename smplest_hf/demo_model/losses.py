@@ -69,16 +69,19 @@ from torch import nn
 from .configuration_smplest_x import SmplestXConfig
 from .geometry import axis_angle_to_matrix
 from .smplx_layout import (
+    NUM_BETAS,
+    NUM_EXPRESSION_COEFFS,
     NUM_POSE_JOINTS,
     NUM_SUPERVISION_JOINTS,
     POSE_JOINT_PARTS,
     POSE_JOINT_SMPLX_INDICES,
-    SMPLX_JOINT_NAMES,
+    SMPLX_BODY_PARENTS,
     SUPERVISION_JOINT_PARTS,
     SUPERVISION_LEFT_WRIST_INDEX,
     SUPERVISION_NECK_INDEX,
     SUPERVISION_RIGHT_WRIST_INDEX,
     SUPERVISION_ROOT_INDEX,
+    WRIST_CHAINS,
 )
 
 
@@ -95,7 +98,7 @@ class SmplestXLabels(TypedDict):
     pixels). A flip swaps left and right joints and rotations and negates the y and z axis-angle components.
 
     Keys (shapes without the leading N; see `LABEL_SHAPES`):
-        pose (`(53, 3)`): axis-angle rotations, radians, in `joint_sets.POSE_JOINT_NAMES` order: root (global
+        pose (`(53, 3)`): axis-angle rotations, radians, in `smplx_layout.POSE_JOINT_NAMES` order: root (global
             orientation in the crop camera), 21 body joints, 15 left-hand, 15 right-hand joints (SMPL-X finger
             order, *relative to the SMPL-X mean hand pose*, i.e. `flat_hand_mean=False` as the model predicts;
             data stored with a flat mean must have the mean subtracted), jaw.
@@ -103,7 +106,7 @@ class SmplestXLabels(TypedDict):
             per joint instead of tiled x 9).
         betas (`(10,)`), betas_valid (`()`): SMPL-X shape coefficients and whether they are annotated.
         expression (`(10,)`), expression_valid (`()`): SMPL-X expression coefficients and validity.
-        joints_3d (`(137, 3)`): the 137 supervision joints (`joint_sets.SUPERVISION_JOINT_NAMES`), metres,
+        joints_3d (`(137, 3)`): the 137 supervision joints (`smplx_layout.SUPERVISION_JOINT_NAMES`), metres,
             crop-camera axes, pelvis-relative (the original's `joint_cam`). The part-relative targets (hands
             relative to the wrists, face relative to the neck) are derived from it by the loss.
         keypoints_2d (`(137, 2)`): the same joints in body-input pixels (x in [0, 192), y in [0, 256) for the
@@ -136,9 +139,9 @@ class SmplestXLabels(TypedDict):
 LABEL_SHAPES = {
     "pose": (NUM_POSE_JOINTS, 3),
     "pose_valid": (NUM_POSE_JOINTS,),
-    "betas": (10,),
+    "betas": (NUM_BETAS,),
     "betas_valid": (),
-    "expression": (10,),
+    "expression": (NUM_EXPRESSION_COEFFS,),
     "expression_valid": (),
     "joints_3d": (NUM_SUPERVISION_JOINTS, 3),
     "keypoints_2d": (NUM_SUPERVISION_JOINTS, 2),
@@ -199,20 +202,7 @@ def check_labels(labels: Mapping, batch_size: int, device: torch.device) -> dict
 
 
 # ------------------------------------------------------------------------------------- kinematic chain
-# Parents of the 22 body joints (pelvis + 21) in SMPL-X order: the model files' kinematic tree, fixed for SMPL-X.
-SMPLX_BODY_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19)
-
-
-def _chain_to(joint: int) -> tuple:
-    """Body-joint indices from the pelvis down to `joint` (inclusive)."""
-    chain = [joint]
-    while SMPLX_BODY_PARENTS[chain[-1]] != -1:
-        chain.append(SMPLX_BODY_PARENTS[chain[-1]])
-    return tuple(reversed(chain))
-
-
-_WRIST_CHAINS = (_chain_to(SMPLX_JOINT_NAMES.index("left_wrist")), _chain_to(SMPLX_JOINT_NAMES.index("right_wrist")))
-assert len(_WRIST_CHAINS[0]) == len(_WRIST_CHAINS[1])  # both wrists sit 7 joints below the pelvis
+assert len(WRIST_CHAINS[0]) == len(WRIST_CHAINS[1])  # both wrists sit 7 joints below the pelvis: one tensor
 
 
 def wrist_global_rotations(body_rotations: torch.Tensor, detach_root: bool = False) -> torch.Tensor:
@@ -233,7 +223,7 @@ def wrist_global_rotations(body_rotations: torch.Tensor, detach_root: bool = Fal
     """
     if body_rotations.shape[-3:] != (len(SMPLX_BODY_PARENTS), 3, 3):
         raise ValueError(f"body_rotations must have shape (N, 22, 3, 3), got {tuple(body_rotations.shape)}.")
-    chains = body_rotations[:, _WRIST_CHAINS]  # (N, 2, depth, 3, 3)
+    chains = body_rotations[:, WRIST_CHAINS]  # (N, 2, depth, 3, 3)
     global_rotation = chains[:, :, 0].detach() if detach_root else chains[:, :, 0]
     for level in range(1, chains.shape[2]):
         global_rotation = global_rotation @ chains[:, :, level]
@@ -376,7 +366,7 @@ class SmplestXLoss(nn.Module):
 
         # --- wrist orientations: hand tokens and predicted body chain vs. body-chain or MANO ground truth
         if weights["hand_root"] or weights["hand_root_chain"]:
-            chain_pose_valid = target["pose_valid"][:, _WRIST_CHAINS].prod(dim=2)  # (N, 2)
+            chain_pose_valid = target["pose_valid"][:, WRIST_CHAINS].prod(dim=2)  # (N, 2)
             full_body_mask = (chain_pose_valid * pelvis_valid[:, None])[..., None, None]
             hand_only_mask = (target["hand_root_valid"] * (1.0 - pelvis_valid[:, None]))[..., None, None]
             chain_target = wrist_global_rotations(target_rotations[:, :_NUM_BODY_CHAIN_JOINTS])
@@ -400,7 +390,6 @@ class SmplestXLoss(nn.Module):
 __all__ = [
     "KEYPOINT_GRID_SIZE",
     "LABEL_SHAPES",
-    "SMPLX_BODY_PARENTS",
     "SmplestXLabels",
     "SmplestXLoss",
     "check_labels",

@@ -33,6 +33,10 @@ from .configuration_smplest_x import SmplestXConfig
 from .geometry import KEYPOINT_DEPTH_EPSILON, project_points, rotation_6d_to_axis_angle
 from .losses import SmplestXLoss
 
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16}  # fmt: skip
+"""The dtypes the network may run in, by the names users give them (the body model skins in float32 regardless)."""
+
 
 @dataclass
 class SmplestXMeshRecoveryOutput(ModelOutput):
@@ -592,4 +596,4 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
         return outputs
 
 
-__all__ = ["SmplestXForHumanMeshRecovery", "SmplestXPreTrainedModel", "SmplestXMeshRecoveryOutput", "run_body_model"]
+__all__ = ["DTYPES", "SmplestXForHumanMeshRecovery", "SmplestXPreTrainedModel", "SmplestXMeshRecoveryOutput", "run_body_model"]

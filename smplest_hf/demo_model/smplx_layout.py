@@ -1,4 +1,5 @@
-"""Joint names, orders and index sets of SMPL-X as SMPLest-X uses them — the one place they are defined.
+"""SMPL-X as SMPLest-X uses it — joints, kinematic tree, parameters, mesh sizes, genders — the one place
+each fact is defined.
 
 Four joint sets appear in the model, the losses, the data pipeline and the evaluation:
 
@@ -12,11 +13,16 @@ Four joint sets appear in the model, the losses, the data pipeline and the evalu
   2 x 20 hand and 72 face points, a fixed selection of the 144 output joints (the original's ``joints_name``
   and ``joint_idx``).
 
-Indices are derived from names here rather than typed in, and ``tests/test_joint_sets.py`` checks them
+Besides the joint sets: the kinematic tree (``SMPLX_PARENTS``, ``kinematic_chain``), the parameters SMPLest-X
+predicts (``PARAMETER_NAMES``, ``POSE_PARAMETER_JOINTS``, ``NUM_BETAS``, ``NUM_EXPRESSION_COEFFS``), the sizes
+of the mesh and of the official model files, and the body models' ``GENDERS``.
+
+Indices are derived from names here rather than typed in, and ``tests/test_smplx_layout.py`` checks them
 against the original's literal tables. Part ranges are ``range`` objects (they index numpy arrays and torch
 tensors alike); index arrays are ``int64`` numpy arrays (constants: do not modify them).
 """
 
+import re
 from types import MappingProxyType
 
 import numpy as np
@@ -27,8 +33,9 @@ def _index_array(values) -> np.ndarray:
     return np.asarray(values, dtype=np.int64)
 
 
-def _mirror_name(name: str) -> str:
-    """The name of the joint on the other side: 'L_Hip' <-> 'R_Hip', 'left_eye4' <-> 'right_eye4'."""
+def mirror_name(name: str) -> str:
+    """The name of the joint on the other side: 'L_Hip' <-> 'R_Hip', 'left_eye4' <-> 'right_eye4'; mid-line names
+    are returned unchanged."""
     for prefix, other in (("L_", "R_"), ("R_", "L_"), ("left_", "right_"), ("right_", "left_")):
         if name.startswith(prefix):
             return other + name[len(prefix) :]
@@ -40,7 +47,7 @@ def _flip_pairs(names) -> tuple:
     position = {name: index for index, name in enumerate(names)}
     pairs = []
     for index, name in enumerate(names):
-        partner = position.get(_mirror_name(name))
+        partner = position.get(mirror_name(name))
         if partner is not None and partner > index:
             pairs.append((index, partner))
     return tuple(pairs)
@@ -64,17 +71,15 @@ def _smplx_name(name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- SMPL-X joints
+SMPLX_FINGER_NAMES = ("index", "middle", "pinky", "ring", "thumb")
+"""The fingers in the order SMPL-X numbers their joints (three per finger, knuckle first)."""
+
 SMPLX_JOINT_NAMES = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle", "right_ankle",
     "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head", "left_shoulder",
     "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
     "jaw", "left_eye_smplhf", "right_eye_smplhf",
-    "left_index1", "left_index2", "left_index3", "left_middle1", "left_middle2", "left_middle3",
-    "left_pinky1", "left_pinky2", "left_pinky3", "left_ring1", "left_ring2", "left_ring3",
-    "left_thumb1", "left_thumb2", "left_thumb3",
-    "right_index1", "right_index2", "right_index3", "right_middle1", "right_middle2", "right_middle3",
-    "right_pinky1", "right_pinky2", "right_pinky3", "right_ring1", "right_ring2", "right_ring3",
-    "right_thumb1", "right_thumb2", "right_thumb3",
+    *(f"{side}_{finger}{k}" for side in ("left", "right") for finger in SMPLX_FINGER_NAMES for k in (1, 2, 3)),
 )  # fmt: skip
 """The 55 kinematic joints of SMPL-X in model-file order: 22 body, jaw, 2 eyeballs, 15 left-, 15 right-hand."""
 
@@ -123,13 +128,62 @@ SMPLX_OUTPUT_JOINT_NAMES = SMPLX_JOINT_NAMES + SMPLX_VERTEX_JOINT_NAMES + SMPLX_
 
 NUM_SMPLX_OUTPUT_JOINTS = len(SMPLX_OUTPUT_JOINT_NAMES)
 
+# ----------------------------------------------------------------------------------------- kinematic tree
+# Child -> parent for the mid-line and the left side; the right side mirrors the left, and fingers are chains
+# hanging from the wrist (see `_parent_name`).
+_PARENT_NAMES = {
+    "left_hip": "pelvis", "spine1": "pelvis", "left_knee": "left_hip", "spine2": "spine1", "left_ankle": "left_knee",
+    "spine3": "spine2", "left_foot": "left_ankle", "neck": "spine3", "left_collar": "spine3", "head": "neck",
+    "left_shoulder": "left_collar", "left_elbow": "left_shoulder", "left_wrist": "left_elbow",
+    "jaw": "head", "left_eye_smplhf": "head",
+}  # fmt: skip
+_FINGER_JOINT = re.compile(rf"(left|right)_({'|'.join(SMPLX_FINGER_NAMES)})([123])")
+
+
+def _parent_name(name: str):
+    """The joint `name` hangs from (None for the root): a finger's knuckle from the wrist, its other joints from
+    the joint before; a right-side joint from the mirror image of its left twin's parent."""
+    if name == "pelvis":
+        return None
+    finger_joint = _FINGER_JOINT.fullmatch(name)
+    if finger_joint is not None:
+        side, finger, k = finger_joint.group(1), finger_joint.group(2), int(finger_joint.group(3))
+        return f"{side}_wrist" if k == 1 else f"{side}_{finger}{k - 1}"
+    if name in _PARENT_NAMES:
+        return _PARENT_NAMES[name]
+    return mirror_name(_PARENT_NAMES[mirror_name(name)])
+
+
+SMPLX_PARENTS = tuple(-1 if parent is None else SMPLX_JOINT_NAMES.index(parent) for parent in map(_parent_name, SMPLX_JOINT_NAMES))
+"""(55) the parent of each of ``SMPLX_JOINT_NAMES`` (-1 for the pelvis): row 0 of the model files' ``kintree_table``."""
+
+SMPLX_BODY_PARENTS = SMPLX_PARENTS[: 1 + NUM_BODY_POSE_JOINTS]
+"""(22) parents of the pelvis and the 21 body joints, the first 22 joints, which hang only from each other."""
+
+
+def kinematic_chain(name: str) -> tuple:
+    """Indices into ``SMPLX_JOINT_NAMES`` of the joints from the pelvis down to joint `name`, inclusive.
+
+    >>> kinematic_chain("left_wrist")
+    (0, 3, 6, 9, 13, 16, 18, 20)
+    """
+    chain = [SMPLX_JOINT_NAMES.index(name)]
+    while SMPLX_PARENTS[chain[-1]] != -1:
+        chain.append(SMPLX_PARENTS[chain[-1]])
+    return tuple(reversed(chain))
+
+
+WRIST_CHAINS = (kinematic_chain("left_wrist"), kinematic_chain("right_wrist"))
+"""The joints from the pelvis down to the left and to the right wrist (8 each): the rotations whose product is a
+wrist's global orientation. Body joints are the first 22 of ``SMPLX_JOINT_NAMES`` and of ``POSE_JOINT_NAMES``
+alike, so these index either."""
+
 # ----------------------------------------------------------------------------------- pose-parameter joints
 POSE_JOINT_NAMES = (
     "Pelvis", "L_Hip", "R_Hip", "Spine_1", "L_Knee", "R_Knee", "Spine_2", "L_Ankle", "R_Ankle", "Spine_3",
     "L_Foot", "R_Foot", "Neck", "L_Collar", "R_Collar", "Head", "L_Shoulder", "R_Shoulder", "L_Elbow", "R_Elbow",
     "L_Wrist", "R_Wrist",
-    *(f"L_{finger}_{k}" for finger in ("Index", "Middle", "Pinky", "Ring", "Thumb") for k in (1, 2, 3)),
-    *(f"R_{finger}_{k}" for finger in ("Index", "Middle", "Pinky", "Ring", "Thumb") for k in (1, 2, 3)),
+    *(f"{side}_{finger.capitalize()}_{k}" for side in ("L", "R") for finger in SMPLX_FINGER_NAMES for k in (1, 2, 3)),
     "Jaw",
 )  # fmt: skip
 """The 53 joints with pose parameters: root + 21 body, 15 left hand, 15 right hand (SMPL-X finger order), jaw."""
@@ -150,6 +204,45 @@ POSE_FLIP_PAIRS = _flip_pairs(POSE_JOINT_NAMES)
 
 POSE_JOINT_SMPLX_INDICES = _index_array([SMPLX_JOINT_NAMES.index(_smplx_name(name)) for name in POSE_JOINT_NAMES])
 """(53,) index of each pose joint among the 55 ``SMPLX_JOINT_NAMES``."""
+
+# ------------------------------------------------------------------------------------------- parameters
+NUM_BETAS = 10
+"""Shape coefficients SMPLest-X predicts (the first 10 of the model files' shape space)."""
+NUM_EXPRESSION_COEFFS = 10
+"""Expression coefficients SMPLest-X predicts (the first 10 of the model files' expression space)."""
+
+POSE_PARAMETER_JOINTS = MappingProxyType({
+    "global_orient": 1,
+    "body_pose": NUM_BODY_POSE_JOINTS,
+    "left_hand_pose": NUM_HAND_POSE_JOINTS,
+    "right_hand_pose": NUM_HAND_POSE_JOINTS,
+    "jaw_pose": 1,
+})  # fmt: skip
+"""The pose parameters SMPLest-X predicts -> how many joints each rotates (one axis-angle vector per joint), in
+the order of ``PARAMETER_NAMES``. Together they pose the 53 ``POSE_JOINT_NAMES``; the eyes are never posed."""
+
+PARAMETER_NAMES = (*POSE_PARAMETER_JOINTS, "betas", "expression")
+"""The SMPL-X parameters SMPLest-X predicts, in the order of its outputs and of the body model's ``forward``."""
+
+GENDERS = ("neutral", "male", "female")
+"""The SMPL-X body models (``SMPLX_{GENDER}.npz``); SMPLest-X predicts parameters of the neutral one."""
+
+PREDICTION_MODEL_SETTINGS = MappingProxyType(
+    {"gender": "neutral", "num_betas": NUM_BETAS, "num_expression_coeffs": NUM_EXPRESSION_COEFFS, "use_pca": False, "flat_hand_mean": False}
+)
+"""The `smplx.SMPLX` arguments under which predicted parameters are meant (written beside exported parameters):
+the neutral model, full axis-angle hand poses relative to the mean hand (no PCA, not flat)."""
+
+NUM_SMPL_BODY_POSE_JOINTS = 23
+"""SMPL's body pose joints: SMPL-X's 21 body joints, then SMPL's two hand joints (L_Hand, R_Hand)."""
+
+# ------------------------------------------------------------------------------------------- mesh and files
+NUM_SMPLX_VERTICES = 10475
+NUM_SMPLX_FACES = 20908
+NUM_MANO_VERTICES = 778  # vertices of each hand (`MANO_SMPLX_vertex_ids.pkl`)
+NUM_FLAME_VERTICES = 5023  # vertices of the face (`SMPL-X__FLAME_vertex_ids.npy`)
+FILE_SHAPE_SPACE = 300  # shape directions in an official model file's `shapedirs`...
+FILE_EXPRESSION_SPACE = 100  # ...followed by this many expression directions
 
 # ------------------------------------------------------------------------------------ supervision joints
 _SUPERVISION_BODY_NAMES = (
@@ -224,24 +317,40 @@ HAND_EVALUATION_JOINT_INDICES = MappingProxyType({
 the original's hand-evaluation regressor applies exactly those rows to a mesh."""
 
 __all__ = [
+    "FILE_EXPRESSION_SPACE",
+    "FILE_SHAPE_SPACE",
+    "GENDERS",
     "HAND_EVALUATION_JOINT_INDICES",
     "J14_JOINT_NAMES",
     "MANO_JOINT_NAMES",
+    "NUM_BETAS",
     "NUM_BODY_POSE_JOINTS",
+    "NUM_EXPRESSION_COEFFS",
+    "NUM_FLAME_VERTICES",
     "NUM_HAND_POSE_JOINTS",
+    "NUM_MANO_VERTICES",
     "NUM_POSE_JOINTS",
+    "NUM_SMPLX_FACES",
     "NUM_SMPLX_JOINTS",
     "NUM_SMPLX_OUTPUT_JOINTS",
+    "NUM_SMPLX_VERTICES",
     "NUM_SUPERVISION_JOINTS",
+    "PARAMETER_NAMES",
+    "PREDICTION_MODEL_SETTINGS",
+    "NUM_SMPL_BODY_POSE_JOINTS",
     "POSE_FLIP_PAIRS",
     "POSE_JOINT_NAMES",
     "POSE_JOINT_PARTS",
     "POSE_JOINT_SMPLX_INDICES",
+    "POSE_PARAMETER_JOINTS",
     "POSE_ROOT_INDEX",
+    "SMPLX_BODY_PARENTS",
     "SMPLX_FACE_CONTOUR_NAMES",
     "SMPLX_FACE_LANDMARK_NAMES",
+    "SMPLX_FINGER_NAMES",
     "SMPLX_JOINT_NAMES",
     "SMPLX_OUTPUT_JOINT_NAMES",
+    "SMPLX_PARENTS",
     "SMPLX_VERTEX_JOINT_NAMES",
     "SMPLX_VERTEX_JOINT_VERTEX_IDS",
     "SUPERVISION_FLIP_PAIRS",
@@ -253,4 +362,7 @@ __all__ = [
     "SUPERVISION_NECK_INDEX",
     "SUPERVISION_RIGHT_WRIST_INDEX",
     "SUPERVISION_ROOT_INDEX",
+    "WRIST_CHAINS",
+    "kinematic_chain",
+    "mirror_name",
 ]
