@@ -20,7 +20,7 @@ from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery, SmplestXIma
 # The code a saved model carries for `trust_remote_code=True`: the three auto_map files and what they import.
 REMOTE_CODE_FILES = {
     "configuration_smplest_x.py", "modeling_smplest_x.py", "image_processing_smplest_x.py",
-    "body_model.py", "cropping.py", "geometry.py", "losses.py", "model_card.py", "smplx_layout.py",
+    "body_model.py", "cropping.py", "geometry.py", "losses.py", "model_card.py", "smplx_layout.py", "smpl_layout.py",
 }  # fmt: skip
 
 

@@ -4,6 +4,7 @@ release ships them (chumpy arrays, a scipy sparse regressor) or broken ones."""
 
 import doctest
 import pickle
+import shutil
 import sys
 import types
 
@@ -286,3 +287,13 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     with pytest.raises(BodyModelFileError, match="refusing"):
         SmplBodyModel.from_directory(tmp_path)
     assert not (tmp_path / "created").exists()
+
+
+def test_a_cache_from_before_the_smpl_files_is_completed(tmp_path, synthetic_body_model_dir, monkeypatch):
+    from smplest_hf.synthetic import cached_synthetic_body_model_dir
+
+    shutil.copytree(synthetic_body_model_dir / "smplx", tmp_path / "synthetic_body_model" / "smplx")
+    monkeypatch.setenv("SMPLEST_HF_CACHE", str(tmp_path))
+    directory = cached_synthetic_body_model_dir()
+    for name in ("SMPL_NEUTRAL.pkl", "SMPL_MALE.pkl", "SMPL_FEMALE.pkl"):
+        assert (directory / "smpl" / name).read_bytes() == (synthetic_body_model_dir / "smpl" / name).read_bytes()
