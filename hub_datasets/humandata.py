@@ -64,7 +64,8 @@ from typing import Optional
 import numpy as np
 from PIL import Image as PILImage
 
-from smplest_hf.models.smplest_x.smplx_layout import GENDERS, NUM_BODY_POSE_JOINTS, NUM_HAND_POSE_JOINTS, NUM_SMPL_BODY_POSE_JOINTS
+from smplest_hf.models.smplest_x.smpl_layout import NUM_SMPL_BODY_POSE_JOINTS
+from smplest_hf.models.smplest_x.smplx_layout import GENDERS, NUM_BODY_POSE_JOINTS, NUM_HAND_POSE_JOINTS
 
 from .card import write_dataset_card
 from .schema import EHPS_FEATURES, NUM_KEYPOINTS

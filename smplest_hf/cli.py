@@ -18,8 +18,8 @@ def _make_synthetic_body_model(args) -> int:
     from .synthetic import write_synthetic_body_model
 
     directory = write_synthetic_body_model(args.directory, seed=args.seed)
-    print(f"Synthetic SMPL-X-format body model written to {directory}/smplx (seed {args.seed}).")
-    print(f"Use it with --body-model {directory} or SMPLX_MODEL_DIR={directory}.")
+    print(f"Synthetic SMPL-X- and SMPL-format body models written to {directory}/smplx and {directory}/smpl (seed {args.seed}).")
+    print(f"Use them with --body-model {directory} (SMPL-X alone also with SMPLX_MODEL_DIR={directory}).")
     return 0
 
 
@@ -200,9 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     synthetic = commands.add_parser(
-        "make-synthetic-body-model", help="write a synthetic SMPL-X-format body model (offline stand-in for SMPL-X)"
+        "make-synthetic-body-model",
+        help="write synthetic SMPL-X- and SMPL-format body models (offline stand-ins for the licensed ones)",
     )
-    synthetic.add_argument("directory", help="folder to create; files go to DIRECTORY/smplx/")
+    synthetic.add_argument("directory", help="folder to create; files go to DIRECTORY/smplx/ and DIRECTORY/smpl/")
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.set_defaults(run=_make_synthetic_body_model)
 

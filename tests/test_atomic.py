@@ -194,5 +194,5 @@ def test_evaluation_report_dataset_shards_card_and_body_model_files_get_the_user
     assert record == {"num_rows": 2, "skipped": []}
 
     write_synthetic_body_model(tmp_path / "body_model", seed=0, genders=("neutral",))
-    assert len(file_modes(tmp_path / "body_model")) == 4
+    assert len(file_modes(tmp_path / "body_model")) == 5  # smplx/: the neutral model + 3 evaluation files; smpl/: 1
     assert_user_mode(tmp_path / "body_model", umask_027)

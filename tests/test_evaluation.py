@@ -373,7 +373,7 @@ def test_cli_exit_codes_files_and_model_card(workspace, synthetic_body_model_dir
         "Unknown benchmark 'nope'": ["--benchmarks", "nope"],
         "placeholder": ["--benchmarks", "ubody"],
         "'smplx_left_hand_pose'": ["--benchmarks", "synthetic_missing"],
-        "SMPL ground truth": ["--benchmarks", "3dpw=/anywhere"],
+        "'3dpw' ('/anywhere', split 'test') could not be loaded": ["--benchmarks", "3dpw=/anywhere"],  # SMPL GT: see test_evaluation_3dpw.py
         "batch_size must be a positive integer": ["--benchmarks", "synthetic_sx", "--batch-size", "0"],
     }
     for message, arguments in bad_runs.items():

@@ -25,7 +25,7 @@ from script_modules import load_script
 # `custom_pipelines`, and what they import.
 REMOTE_CODE_FILES = {
     "configuration_smplest_x.py", "modeling_smplest_x.py", "image_processing_smplest_x.py", "pipeline_smplest_x.py",
-    "body_model.py", "cropping.py", "geometry.py", "losses.py", "model_card.py", "smplx_layout.py",
+    "body_model.py", "cropping.py", "geometry.py", "losses.py", "model_card.py", "smplx_layout.py", "smpl_layout.py",
 }  # fmt: skip
 PIPELINE_TASK = {"human-mesh-recovery": {"impl": "pipeline_smplest_x.HumanMeshRecoveryPipeline", "pt": ["AutoModel"], "type": "image"}}
 

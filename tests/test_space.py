@@ -391,7 +391,8 @@ def test_settings_from_environment_and_defaults(monkeypatch, tmp_path, synthetic
 
     # Default body model: the synthetic one in the cache, reused (not rewritten) when already there.
     cache = tmp_path / "cache"
-    shutil.copytree(Path(synthetic_body_model_dir) / "smplx", cache / "synthetic_body_model" / "smplx")
+    for folder in ("smplx", "smpl"):
+        shutil.copytree(Path(synthetic_body_model_dir) / folder, cache / "synthetic_body_model" / folder)
     monkeypatch.setenv("SMPLEST_HF_CACHE", str(cache))
     neutral = cache / "synthetic_body_model" / "smplx" / "SMPLX_NEUTRAL.npz"
     before = neutral.stat().st_mtime_ns

@@ -37,7 +37,7 @@ PLACEHOLDER_NAMESPACE = "smplest-hf-placeholder"
 HUMANDATA_BBOX_RATIO = 1.2 * 0.833
 """HumanData test sets: boxes are stored already padded, so the originals crop with ``bbox_ratio * 0.833``."""
 
-GROUND_TRUTH_SOURCES = ("smplx_params", "smplx_vertices", "smpl_vertices")
+GROUND_TRUTH_SOURCES = ("smplx_params", "smplx_vertices", "smpl_params")
 GENDER_RULES = ("neutral", "per_sample")
 BETAS_RULES = ("as_annotated", "clamped", "zero")
 VISIBILITY_RULES = ("all", "in_image")
@@ -83,7 +83,8 @@ class Benchmark:
         in_paper_mpe: one of the five benchmarks of the papers' MPE.
         ground_truth: ``"smplx_params"`` (SMPL-X parameters through the body model), ``"smplx_vertices"`` (a
             stored ``smplx_vertices`` (10475, 3) column, e.g. EHF's registered scans, AGORA's own meshes) or
-            ``"smpl_vertices"`` (an SMPL mesh: 3DPW).
+            ``"smpl_params"`` (SMPL parameters ``smpl_global_orient`` (3,), ``smpl_body_pose`` (23, 3),
+            ``smpl_betas`` (10,), ``smpl_transl`` (3,) through the SMPL body model of the ``gender`` rule: 3DPW).
         gender: ``"neutral"`` (SMPLer-X rebuilds every ground truth with the neutral model) or ``"per_sample"``
             (SMPLest-X: the sample's ``gender`` column). Either way ``smplx_betas_neutral``, when present, is used
             with the neutral model (it is a fit to it: the ``*_fix_betas`` test files).
@@ -137,12 +138,14 @@ class Benchmark:
                 raise ValueError(f"{where}: {field} must be one of {allowed}, got {getattr(self, field)!r}.")
         # A metric compares with either an SMPL-X (10475) or an SMPL (6890) ground truth, never both.
         wants_smpl = {METRICS[metric].ground_truth == "smpl" for metric in self.metrics}
-        if len(wants_smpl) > 1 or wants_smpl.pop() != (self.ground_truth == "smpl_vertices"):
+        if len(wants_smpl) > 1 or wants_smpl.pop() != (self.ground_truth == "smpl_params"):
             raise ValueError(
                 f"{where}: ground_truth={self.ground_truth!r} does not fit its metrics {list(self.metrics)}: an SMPL "
-                f"ground truth ('smpl_vertices') takes the SMPL metrics (e.g. {list(PW3D_METRICS)}) only, an SMPL-X "
+                f"ground truth ('smpl_params') takes the SMPL metrics (e.g. {list(PW3D_METRICS)}) only, an SMPL-X "
                 f"one only the others."
             )
+        if self.ground_truth == "smpl_params" and self.visibility != "all":
+            raise ValueError(f"{where}: the in-image rule is defined for SMPL-X ground truth only; use visibility='all'.")
         if not isinstance(self.sample_interval, int) or self.sample_interval < 1:
             raise ValueError(f"{where}: sample_interval must be a positive integer, got {self.sample_interval!r}.")
         if not self.bbox_ratio > 0:
@@ -229,14 +232,19 @@ _BUILT_IN = (
         metrics=PW3D_METRICS,
         primary_metric="mpjpe_lsp14",
         in_paper_mpe=True,
-        ground_truth="smpl_vertices",
+        ground_truth="smpl_params",
+        gender="per_sample",
         source="SMPLer-X data/PW3D/PW3D.py",
         quirks=(
             (
-                "Ground truth is an SMPL mesh (6890 vertices, gendered): needs a `smpl_vertices` column and the SMPL "
-                "joint regressor, which the EHPS schema 1.0 and this evaluator do not provide yet."
+                "Ground truth is the SMPL mesh (6890 vertices) of each person's gender from the `smpl_global_orient`, "
+                "`smpl_body_pose`, `smpl_betas` (unclamped) and `smpl_transl` columns: the body-model folder needs "
+                "`smpl/SMPL_{NEUTRAL,MALE,FEMALE}.pkl` beside `smplx/`."
             ),
-            "LSP-14 joints of the predicted SMPL-X mesh (SMPL-X J_regressor) are compared with SMPL joints.",
+            (
+                "LSP-14 joints of the predicted SMPL-X mesh (SMPL-X J_regressor) are compared with those the neutral "
+                "SMPL J_regressor gives on the ground-truth mesh, after aligning the pelvises (SMPL-X row 0, SMPL row 0)."
+            ),
         ),
     ),
     Benchmark(

@@ -49,6 +49,7 @@ from typing import Optional
 
 import torch
 
+from ..models.smplest_x.smpl_layout import NUM_SMPL_VERTICES
 from ..models.smplest_x.smplx_layout import HAND_EVALUATION_JOINT_INDICES, NUM_SMPLX_JOINTS, SMPLX_JOINT_NAMES, SMPLX_VERTEX_JOINT_VERTEX_IDS
 
 MILLIMETRES_PER_METRE = 1000.0
@@ -70,7 +71,6 @@ LSP14_ROWS = tuple(SMPLX_JOINT_NAMES.index(name) for name in LSP14_JOINT_NAMES)
 (the originals' ``[1, 2, 4, 5, 7, 8, 12, 15, 16, 17, 18, 19, 20, 21]``)."""
 
 SMPL_PELVIS_ROW = 0  # SMPL's root joint, the 3DPW target's alignment root
-NUM_SMPL_VERTICES = 6890
 
 SX_HAND_OUTLIER_MM = 100.0
 """SMPLest-X drops a hand's PA-MPJPE at and above this value (and more, see :func:`apply_sx_hand_outlier_rule`)."""

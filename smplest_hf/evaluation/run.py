@@ -4,7 +4,8 @@ the results as ``results.json``, ``results.md`` and (optionally) the model card'
 For each benchmark of ``smplest_hf.evaluation.benchmarks``, in batches, split over processes by Accelerate::
 
     row ─► image + person box ─► SmplestXImageProcessor (the benchmark's box ratio) ─► model ─► predicted mesh
-     └──► SMPL-X parameters ─► body model of the row's gender ─► ground-truth mesh    (or its stored vertices)
+     └──► SMPL-X parameters ─► body model of the row's gender ─► ground-truth mesh    (or its stored vertices,
+          or SMPL parameters ─► SMPL model of the row's gender ─► 6890-vertex mesh: 3DPW)
     predicted, ground truth [, in-image masks] ─► metrics.MeshMetrics ─► per-sample errors ─► gather_for_metrics
 
 ``gather_for_metrics`` drops the samples Accelerate repeats to even out the last batch, so every sample counts
@@ -13,7 +14,8 @@ the benchmarks' primary errors (``metrics.mean_primary_error``).
 
 Everything that can go wrong without running the model is checked first, for all benchmarks: unknown names,
 placeholder datasets, columns a metric needs (named, with what needs them), genders without a body-model file,
-missing body-model and evaluation files. Only then does the first batch run.
+missing body-model and evaluation files (SMPL's too, ``smpl/`` beside ``smplx/``, when a benchmark has SMPL ground
+truth). Only then does the first batch run.
 
 Example (paths are yours: licensed data and body model files are never shipped)::
 
@@ -38,8 +40,16 @@ import torch
 
 from ..export.atomic import write_text_atomic
 from .benchmarks import PAPER_MPE_BENCHMARKS, Benchmark, get_benchmark
-from ..models.smplest_x.body_model import SmplxBodyModel, resolve_smplx_directory
+from ..models.smplest_x.body_model import (
+    BodyModelFileError,
+    SmplBodyModel,
+    SmplxBodyModel,
+    resolve_smpl_directory,
+    resolve_smplx_directory,
+    smpl_model_file,
+)
 from ..models.smplest_x.cropping import crop_affine_matrices, invert_affine_matrices
+from ..models.smplest_x.smpl_layout import NUM_SMPL_BODY_POSE_JOINTS
 from ..models.smplest_x.smplx_layout import GENDERS, NUM_BETAS, NUM_EXPRESSION_COEFFS, PARAMETER_NAMES
 from .metrics import (
     METRICS,
@@ -67,6 +77,9 @@ _SMPLX_PARAMETER_COLUMNS = {
         "smplx_face_valid", "smplx_betas",
     )
 }  # fmt: skip
+_SMPL_PARAMETER_COLUMNS = {
+    name: "the ground-truth SMPL mesh" for name in ("smpl_global_orient", "smpl_body_pose", "smpl_betas", "smpl_transl")
+}
 _OPTIONAL_COLUMNS = ("smplx_betas_neutral",)  # used when the dataset has it
 
 
@@ -146,7 +159,8 @@ class EvaluationReport:
             "",
             (
                 "Errors in millimetres, each the mean over the benchmark's samples; the primary error (the metric MPE "
-                "averages) is named beside its value."
+                "averages) is named beside its value. *samples* counts those behind the primary error; a metric "
+                "computed on another number of samples (a part missing or out of the image) shows it as (n = K)."
             ),
             "",
             "| " + " | ".join(header) + " |",
@@ -154,8 +168,9 @@ class EvaluationReport:
         ]
         for result in self.benchmarks:
             primary = f"**{_format_mm(result.primary_error)}** ({METRICS[result.primary_metric].title})"
-            cells = [_format_mm(result.metrics[name]) if name in result.metrics else "–" for name in columns]
-            lines.append(f"| {result.title} | {result.num_samples} | {primary} | " + " | ".join(cells) + " |")
+            samples = result.counts.get(result.primary_metric, result.num_samples)
+            cells = [_metric_cell(result, name, samples) for name in columns]
+            lines.append(f"| {result.title} | {samples} | {primary} | " + " | ".join(cells) + " |")
         mpe = "n/a" if self.mpe is None else _format_mm(self.mpe)
         lines.append(
             f"| **MPE** | {len(self.benchmarks)} benchmark{'s' if len(self.benchmarks) != 1 else ''} | **{mpe}** | "
@@ -267,7 +282,8 @@ def evaluate(
             changed).
         benchmarks: names (``"ubody"``), ``"name=PATH_OR_REPO"`` or :class:`Benchmark` objects.
         body_model_dir: the folder containing ``smplx/`` (default: the model's attached body model, then
-            ``SMPLX_MODEL_DIR``); it must also hold the evaluation files (J14 regressor, hand and face ids).
+            ``SMPLX_MODEL_DIR``); it must also hold the evaluation files (J14 regressor, hand and face ids), and,
+            for SMPL ground truth (3DPW), ``smpl/SMPL_{NEUTRAL,MALE,FEMALE}.pkl`` beside ``smplx/``.
         batch_size: people per model pass, per process. max_samples: per benchmark, after subsampling.
         num_workers: DataLoader workers decoding and cropping images. streaming: read datasets lazily.
         output_dir: write ``results.json`` and ``results.md`` there (main process only).
@@ -302,13 +318,19 @@ def evaluate(
     accelerator = accelerator or Accelerator()
     body_model_dir = _body_model_directory(model, body_model_dir)
     neutral_body_model = SmplxBodyModel.from_directory(body_model_dir, "neutral").to(accelerator.device)
-    sets = SmplxEvaluationSets.from_body_model(neutral_body_model)  # reads (and so checks) the evaluation files
+    # SMPL ground truth (3DPW): `smpl/` beside `smplx/`; its joints come from the *neutral* SMPL J_regressor.
+    neutral_smpl = None
+    if any(benchmark.ground_truth == "smpl_params" for benchmark in resolved):
+        neutral_smpl = SmplBodyModel.from_directory(body_model_dir.parent, "neutral").to(accelerator.device)
+    sets = SmplxEvaluationSets.from_body_model(  # reads (and so checks) the evaluation files
+        neutral_body_model, smpl_joint_regressor=None if neutral_smpl is None else neutral_smpl.joint_regressor
+    )
     with accelerator.main_process_first():  # one process downloads and prepares each dataset, the others reuse it
         plans = [_plan(benchmark, body_model_dir, streaming, max_samples, cache_dir) for benchmark in resolved]
 
     model, location = _load_model(model, accelerator.device)
     processor = _processor_for(model, location) if processor is None else processor
-    ground_truth = _GroundTruthMeshes(body_model_dir, neutral_body_model, accelerator.device)
+    ground_truth = _GroundTruthMeshes(body_model_dir, neutral_body_model, neutral_smpl, accelerator.device)
     report = EvaluationReport(model=location)
     for plan in plans:
         report.benchmarks.append(
@@ -342,11 +364,6 @@ def _plan(benchmark: Benchmark, body_model_dir: Path, streaming: bool, max_sampl
             f"Benchmark {benchmark.name!r} has no public dataset ({benchmark.dataset!r} is a placeholder: the test "
             f"set is licensed). Convert it to the EHPS schema (python -m hub_datasets convert-humandata ...) and "
             f"pass its directory or repo id as '{benchmark.name}=PATH'."
-        )
-    if benchmark.ground_truth == "smpl_vertices":
-        raise ValueError(
-            f"{where} is scored against an SMPL ground truth (metrics {list(benchmark.metrics)}), which needs SMPL "
-            "meshes and the SMPL joint regressor; this evaluator builds SMPL-X ground truth only (not supported yet)."
         )
     try:
         dataset = datasets.load_dataset(
@@ -394,7 +411,7 @@ def _plan(benchmark: Benchmark, body_model_dir: Path, streaming: bool, max_sampl
     rows = rows[:max_samples]
     dataset = dataset.select(rows)
     if benchmark.gender == "per_sample":
-        _check_gender_files(dataset, where, body_model_dir)
+        _check_gender_files(dataset, where, body_model_dir, smpl=benchmark.ground_truth == "smpl_params")
     return _BenchmarkPlan(benchmark, dataset, num_skipped)
 
 
@@ -402,6 +419,10 @@ def _required_columns(benchmark: Benchmark) -> dict:
     required = dict(_INPUT_COLUMNS)
     if benchmark.ground_truth == "smplx_vertices":
         required["smplx_vertices"] = "the ground-truth mesh ((10475, 3) vertices stored with the dataset)"
+    elif benchmark.ground_truth == "smpl_params":
+        required.update(_SMPL_PARAMETER_COLUMNS)
+        if benchmark.gender == "per_sample":
+            required["gender"] = "the SMPL model the ground-truth parameters belong to"
     else:
         required.update(_SMPLX_PARAMETER_COLUMNS)
         if benchmark.gender == "per_sample":
@@ -412,11 +433,18 @@ def _required_columns(benchmark: Benchmark) -> dict:
     return required
 
 
-def _check_gender_files(dataset, where: str, body_model_dir: Path) -> None:
+def _check_gender_files(dataset, where: str, body_model_dir: Path, smpl: bool = False) -> None:
     genders = set(dataset.unique("gender"))
     unknown = sorted(genders - set(GENDERS))
     if unknown:
         raise ValueError(f"{where}: column 'gender' holds {unknown}; expected values among {list(GENDERS)}.")
+    if smpl:
+        for gender in sorted(genders - {"neutral"}):  # the neutral one is loaded already
+            try:
+                smpl_model_file(resolve_smpl_directory(body_model_dir.parent), gender)
+            except BodyModelFileError as error:
+                raise BodyModelFileError(f"{where} has {gender} ground truth: {error}") from error
+        return
     for gender in sorted(genders - {"neutral"}):
         model_file = Path(body_model_dir) / f"SMPLX_{gender.upper()}.npz"
         if not model_file.is_file():
@@ -551,6 +579,8 @@ class _BatchBuilder:
             batch["target_vertices"] = torch.from_numpy(
                 np.stack([np.asarray(row["smplx_vertices"], np.float32) for row in rows])
             )
+        elif self.benchmark.ground_truth == "smpl_params":
+            batch.update(smpl_parameter_batch(rows, self.benchmark))
         else:
             batch.update(smplx_parameter_batch(rows, self.benchmark))
         return batch
@@ -599,6 +629,27 @@ def smplx_parameter_batch(rows: list, benchmark: Benchmark) -> dict:
     return batch
 
 
+def smpl_parameter_batch(rows: list, benchmark: Benchmark) -> dict:
+    """EHPS rows with SMPL ground truth (3DPW) -> ``smpl_global_orient`` (B, 3), ``smpl_body_pose`` (B, 23, 3),
+    ``smpl_betas`` (B, 10) (as annotated, never clamped, as the original), ``smpl_transl`` (B, 3) float32 and
+    ``smpl_gender`` (B,) int64 (the row's ``gender`` for ``benchmark.gender == "per_sample"``, else neutral)."""
+    genders = [row["gender"] if benchmark.gender == "per_sample" else "neutral" for row in rows]
+    unknown = sorted(set(genders) - set(GENDERS))
+    if unknown:
+        raise ValueError(f"Benchmark {benchmark.name!r}: gender {unknown[0]!r} is not one of {GENDERS}.")
+
+    def stacked(name, shape):
+        return torch.from_numpy(np.stack([np.asarray(row[name], np.float32).reshape(shape) for row in rows]))
+
+    return {
+        "smpl_global_orient": stacked("smpl_global_orient", (3,)),
+        "smpl_body_pose": stacked("smpl_body_pose", (NUM_SMPL_BODY_POSE_JOINTS, 3)),
+        "smpl_betas": torch.from_numpy(np.stack([_first(row["smpl_betas"], NUM_BETAS) for row in rows])),
+        "smpl_transl": stacked("smpl_transl", (3,)),
+        "smpl_gender": torch.tensor([GENDERS.index(gender) for gender in genders], dtype=torch.int64),
+    }
+
+
 def _first(values, size: int) -> np.ndarray:
     """The first ``size`` values as float32, zero-padded."""
     out = np.zeros(size, np.float32)
@@ -609,22 +660,47 @@ def _first(values, size: int) -> np.ndarray:
 
 class _GroundTruthMeshes:
     """Ground-truth meshes of a batch on the evaluation device: stored vertices, or parameters through the body
-    model of each row's gender (models loaded once, on first use)."""
+    model (SMPL-X, or SMPL for 3DPW) of each row's gender (models loaded once, on first use)."""
 
-    def __init__(self, body_model_dir: Path, neutral_body_model: SmplxBodyModel, device):
+    def __init__(self, body_model_dir: Path, neutral_body_model: SmplxBodyModel, neutral_smpl, device):
         self.body_model_dir = body_model_dir
         self.device = device
         self.body_models = {"neutral": neutral_body_model}
+        self.smpl_models = {} if neutral_smpl is None else {"neutral": neutral_smpl}
 
     def body_model(self, gender: str) -> SmplxBodyModel:
         if gender not in self.body_models:
             self.body_models[gender] = SmplxBodyModel.from_directory(self.body_model_dir, gender).to(self.device)
         return self.body_models[gender]
 
+    def smpl_model(self, gender: str) -> SmplBodyModel:
+        if gender not in self.smpl_models:  # `smpl/` sits beside `smplx/`
+            self.smpl_models[gender] = SmplBodyModel.from_directory(self.body_model_dir.parent, gender).to(self.device)
+        return self.smpl_models[gender]
+
+    def smpl_meshes(self, batch: dict) -> torch.Tensor:
+        """(B, 6890, 3) float32 metres: each row's SMPL parameters through the SMPL model of its gender."""
+        genders = batch["smpl_gender"]
+        meshes = None
+        for code in sorted(set(genders.tolist())):
+            rows = torch.nonzero(genders == code).squeeze(1)
+            vertices = self.smpl_model(GENDERS[code])(
+                global_orient=batch["smpl_global_orient"][rows],
+                body_pose=batch["smpl_body_pose"][rows],
+                betas=batch["smpl_betas"][rows],
+                transl=batch["smpl_transl"][rows],
+            ).vertices
+            if meshes is None:
+                meshes = vertices.new_empty((len(genders), *vertices.shape[1:]))
+            meshes[rows] = vertices
+        return meshes
+
     def meshes(self, batch: dict) -> torch.Tensor:
-        """(B, 10475, 3) float32 metres."""
+        """(B, 10475, 3) float32 metres ((B, 6890, 3) for SMPL ground truth)."""
         if "target_vertices" in batch:
             return batch["target_vertices"].float()
+        if "smpl_gender" in batch:
+            return self.smpl_meshes(batch)
         genders = batch["gender"]
         meshes = None
         for code in sorted(set(genders.tolist())):
@@ -691,6 +767,14 @@ def _format_mm(value: float) -> str:
     return f"{value:.2f}" if math.isfinite(value) else "n/a"
 
 
+def _metric_cell(result: BenchmarkResult, name: str, samples: int) -> str:
+    """A metric's value, with its own sample count when that differs from the row's."""
+    if name not in result.metrics:
+        return "–"
+    count = result.counts.get(name, samples)
+    return _format_mm(result.metrics[name]) + ("" if count == samples else f" (n = {count})")
+
+
 def _dataset_type(result: BenchmarkResult) -> str:
     # model-index wants a Hub dataset id; a local directory is named by the benchmark instead.
     return result.name if Path(result.dataset).exists() else result.dataset
@@ -702,6 +786,7 @@ __all__ = [
     "BenchmarkResult",
     "EvaluationReport",
     "evaluate",
+    "smpl_parameter_batch",
     "smplx_parameter_batch",
     "update_model_card",
 ]

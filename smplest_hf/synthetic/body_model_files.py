@@ -1,4 +1,4 @@
-"""Write the synthetic body model in SMPL-X's official file layout and formats.
+"""Write the synthetic body models in SMPL-X's and SMPL's official file layouts and formats.
 
 ::
 
@@ -6,11 +6,14 @@
     DIRECTORY/smplx/SMPLX_to_J14.pkl                  (14, 10475) float64 array, pickled
     DIRECTORY/smplx/MANO_SMPLX_vertex_ids.pkl         {'left_hand': (778,), 'right_hand': (778,)}, pickled
     DIRECTORY/smplx/SMPL-X__FLAME_vertex_ids.npy      (5023,) int64
+    DIRECTORY/smpl/SMPL_NEUTRAL.pkl  SMPL_MALE.pkl  SMPL_FEMALE.pkl   (dicts of numpy arrays, pickled)
 
 The ``.npz`` files hold the arrays (names, shapes) of the official ones that the ``smplx`` package and
-``smplest_hf.models.smplest_x.body_model`` read, and nothing pickled (``np.load(..., allow_pickle=False)`` reads them). Large
-blend-shape arrays are float32, the rest float64. Files are written atomically (``export.atomic``), so a
-reader never sees half a file; zip entries carry a fixed date, so the same seed gives
+``smplest_hf.models.smplest_x.body_model`` read, and nothing pickled (``np.load(..., allow_pickle=False)`` reads them). The SMPL
+files are pickles as the official ones are (``smplx.SMPL`` reads nothing else), of plain numpy arrays only (no
+chumpy, no scipy); ``smpl_model`` says how they derive from the SMPL-X model. Large blend-shape arrays are
+float32, the rest float64. Files are written atomically (``export.atomic``), so a reader never sees half a
+file; zip entries carry a fixed date, so the same seed gives
 byte-identical files.
 
 >>> import tempfile
@@ -19,6 +22,8 @@ byte-identical files.
 ...     print(sorted(path.name for path in (directory / "smplx").iterdir()))  # doctest: +NORMALIZE_WHITESPACE
 ['MANO_SMPLX_vertex_ids.pkl', 'SMPL-X__FLAME_vertex_ids.npy', 'SMPLX_FEMALE.npz', 'SMPLX_MALE.npz',
  'SMPLX_NEUTRAL.npz', 'SMPLX_to_J14.pkl']
+...     print(sorted(path.name for path in (directory / "smpl").iterdir()))
+['SMPL_FEMALE.pkl', 'SMPL_MALE.pkl', 'SMPL_NEUTRAL.pkl']
 """
 
 import functools
@@ -44,6 +49,7 @@ from .rigging import (
     skinning_weights,
 )
 from .skeleton import ROOT_PARENT_IN_FILE, rest_joints
+from .smpl_model import smpl_model_arrays, smpl_topology
 
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -65,8 +71,9 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 
 def build_synthetic_body_model(seed: int = 0, genders: Sequence[str] = GENDERS) -> dict:
-    """Every array of the synthetic body model: ``{"models": {gender: {key: array}}, "j14_regressor",
-    "hand_vertex_ids", "face_vertex_ids"}`` — what `write_synthetic_body_model` writes."""
+    """Every array of the synthetic body models: ``{"models": {gender: {key: array}}, "j14_regressor",
+    "hand_vertex_ids", "face_vertex_ids", "smpl_models": {gender: {key: array}}}`` — what
+    `write_synthetic_body_model` writes (``models`` for SMPL-X, ``smpl_models`` for SMPL)."""
     unknown = [gender for gender in genders if gender not in GENDERS]
     if unknown or not genders:
         raise ValueError(f"genders must be a non-empty selection of {GENDERS}, got {tuple(genders)}")
@@ -105,6 +112,7 @@ def build_synthetic_body_model(seed: int = 0, genders: Sequence[str] = GENDERS) 
         "j14_regressor": rig["j14_regressor"].copy(),
         "hand_vertex_ids": {key: ids.astype(np.int64) for key, ids in rig["hand_vertex_ids"].items()},
         "face_vertex_ids": rig["face_vertex_ids"].astype(np.int64),
+        "smpl_models": {gender: smpl_model_arrays(model, rig["smpl_topology"]) for gender, model in models.items()},
     }
 
 
@@ -123,10 +131,11 @@ def _rigged_mesh() -> dict:
         "j14_regressor": j14_regressor(mesh, regressor),
         "hand_vertex_ids": hand_vertex_ids(mesh, joints),
         "face_vertex_ids": face_vertex_ids(mesh),
+        "smpl_topology": smpl_topology(mesh, joints, regressor),
     }
     arrays = [mesh.vertices, mesh.faces, mesh.segments, mesh.landmark_faces, mesh.landmark_barycentric,
               mesh.contour_faces, mesh.contour_barycentric, *mesh.groups.values(), *rig["hand_vertex_ids"].values(),
-              *[value for value in rig.values() if isinstance(value, np.ndarray)]]  # fmt: skip
+              *rig["smpl_topology"].values(), *[value for value in rig.values() if isinstance(value, np.ndarray)]]  # fmt: skip
     for array in arrays:
         array.setflags(write=False)
     return rig
@@ -135,21 +144,25 @@ def _rigged_mesh() -> dict:
 def write_synthetic_body_model(
     directory: Union[str, os.PathLike], seed: int = 0, genders: Sequence[str] = GENDERS
 ) -> Path:
-    """Write a synthetic SMPL-X-format body model to ``directory/smplx/`` and return ``directory``.
+    """Write a synthetic SMPL-X-format body model to ``directory/smplx/`` and its SMPL-format sibling to
+    ``directory/smpl/``, and return ``directory``.
 
     The body looks like a person (T-pose, 1.72 m, five-fingered hands, a face) and goes through exactly the
-    code that reads the real, licensed SMPL-X files. It is not SMPL-X: shapes, expressions and pose
+    code that reads the real, licensed SMPL-X and SMPL files. It is neither: shapes, expressions and pose
     correctives are synthetic, so it serves tests, demos and training on synthetic data, not real fits.
 
     Args:
         directory: created if missing; existing files of the same names are replaced.
         seed: seeds the random parts of the blend shapes (the mesh and rig do not depend on it).
-        genders: which ``SMPLX_{GENDER}.npz`` files to write.
+        genders: which ``SMPLX_{GENDER}.npz`` and ``SMPL_{GENDER}.pkl`` files to write.
     """
     directory = Path(directory)
-    target = directory / "smplx"
+    target, smpl_target = directory / "smplx", directory / "smpl"
     target.mkdir(parents=True, exist_ok=True)
+    smpl_target.mkdir(exist_ok=True)
     arrays = build_synthetic_body_model(seed, genders)
+    for gender, model in arrays["smpl_models"].items():
+        write_bytes_atomic(smpl_target / f"SMPL_{gender.upper()}.pkl", pickle.dumps(model, protocol=2))
     for gender, model in arrays["models"].items():
         with atomic_file(target / f"SMPLX_{gender.upper()}.npz") as file:
             _write_npz(file, model)

@@ -1,4 +1,4 @@
-"""The SMPL-X body model: pose and shape parameters in, mesh vertices and joints out.
+"""The SMPL-X (and SMPL) body models: pose and shape parameters in, mesh vertices and joints out.
 
 SMPL-X model files are licensed (https://smpl-x.is.tue.mpg.de) and never shipped or saved with model weights:
 every array read from them lives in a *non-persistent* buffer, so ``state_dict()`` of this module is empty and
@@ -19,6 +19,9 @@ use_face_contour=True)`` with eye poses zero — so hand poses are offsets from 
 constructor re-reads the ``.npz`` with ``allow_pickle=True`` (a tampered file could run code) and registers
 every array as a persistent buffer. Files here are read with pickling disabled, or, for the two small
 ``.pkl`` files, with an unpickler that only rebuilds numpy arrays.
+
+``SmplBodyModel`` is SMPL (6890 vertices, 24 joints), which builds 3DPW's ground truth; its licensed files sit
+beside SMPL-X's, as ``DIR/smpl/SMPL_{NEUTRAL,MALE,FEMALE}.pkl`` (see the SMPL section below).
 
 ```python
 >>> body_model = SmplxBodyModel.from_directory("human_model_files")  # or None with SMPLX_MODEL_DIR set
@@ -42,6 +45,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from .smpl_layout import (
+    NUM_SMPL_BODY_POSE_JOINTS,
+    NUM_SMPL_FACES,
+    NUM_SMPL_JOINTS,
+    NUM_SMPL_POSE_FEATURES,
+    NUM_SMPL_VERTICES,
+)
 from .smplx_layout import (
     FILE_EXPRESSION_SPACE,
     FILE_SHAPE_SPACE,
@@ -134,15 +144,19 @@ def _stat_key(path: Path):
     return str(path.resolve()), stat.st_mtime_ns, stat.st_size
 
 
-def _check_array(path: Path, key: str, array: np.ndarray, shape, kind: str) -> None:
-    """Raise BodyModelFileError unless `array` has `shape` (None = any size) and dtype kind in `kind`."""
+_SMPLX_SIZES = (
+    f"An SMPL-X file has {NUM_SMPLX_VERTICES} vertices, {NUM_SMPLX_FACES} faces and {NUM_SMPLX_JOINTS} joints; is this an "
+    "SMPL-X model?"
+)
+
+
+def _check_array(path: Path, key: str, array: np.ndarray, shape, kind: str, model_sizes: str = _SMPLX_SIZES) -> None:
+    """Raise BodyModelFileError unless `array` has `shape` (None = any size) and dtype kind in `kind`;
+    `model_sizes` says what the file's model should look like."""
     shape_ok = array.ndim == len(shape) and all(want is None or want == got for want, got in zip(shape, array.shape))
     if not shape_ok:
         expected = "(" + ", ".join("any" if size is None else str(size) for size in shape) + ")"
-        raise BodyModelFileError(
-            f"{str(path)!r}: `{key}` has shape {array.shape}, expected {expected}. An SMPL-X file has "
-            f"{NUM_SMPLX_VERTICES} vertices, {NUM_SMPLX_FACES} faces and {NUM_SMPLX_JOINTS} joints; is this an SMPL-X model?"
-        )
+        raise BodyModelFileError(f"{str(path)!r}: `{key}` has shape {array.shape}, expected {expected}. {model_sizes}")
     if array.dtype.kind not in kind:
         wanted = "integers" if kind == "iu" else "floating-point numbers"
         raise BodyModelFileError(f"{str(path)!r}: `{key}` holds {array.dtype}, expected {wanted}.")
@@ -292,6 +306,7 @@ def clear_body_model_cache() -> None:
     """Forget the arrays kept from files read earlier (they are re-read when a file changes anyway)."""
     _read_model_file_cached.cache_clear()
     _read_auxiliary_file_cached.cache_clear()
+    _read_smpl_model_file_cached.cache_clear()
 
 
 # ------------------------------------------------------------------------------------------------ the model
@@ -569,10 +584,307 @@ def _check_vertices(vertices: torch.Tensor) -> None:
         raise ValueError(f"`vertices` must have shape (N, {NUM_SMPLX_VERTICES}, 3), got {tuple(vertices.shape)}.")
 
 
+# ============================================================================================== SMPL
+# SMPL (6890 vertices, 24 joints) builds the ground truth of 3DPW. Its files are licensed too; they sit beside
+# SMPL-X's, in the layout `smplx.create(DIR, model_type="smpl", gender=...)` reads:
+#
+#     DIR/smpl/SMPL_NEUTRAL.pkl  SMPL_MALE.pkl  SMPL_FEMALE.pkl      (or .npz of the same arrays)
+#
+# The official .pkl files hold chumpy arrays and a scipy sparse `J_regressor`; they are rebuilt as numpy arrays
+# by an unpickler that knows those two classes by name and imports neither (nor anything else).
+SMPL_FILE_EXTENSIONS = (".npz", ".pkl")  # tried in this order: the pickle-free format first
+_SMPL_WEBSITE = "https://smpl.is.tue.mpg.de"
+_HOW_TO_GET_SMPL = (
+    f"SMPL model files are licensed and not bundled: register at {_SMPL_WEBSITE}, download 'SMPL for Python' (male "
+    "and female models) and the neutral model (SMPLify, https://smplify.is.tue.mpg.de), and save them as "
+    "`smpl/SMPL_NEUTRAL.pkl`, `smpl/SMPL_MALE.pkl` and `smpl/SMPL_FEMALE.pkl` in the folder that holds `smplx/` "
+    "(the one passed as `body_model_dir=` / `--body-model`); files with chumpy arrays are read as they are. For a "
+    "synthetic stand-in in the same format (tests, demos; not a real body) run `smplest-x make-synthetic-body-model "
+    "DIR`."
+)
+_SMPL_SIZES = (
+    f"An SMPL file has {NUM_SMPL_VERTICES} vertices, {NUM_SMPL_FACES} faces and {NUM_SMPL_JOINTS} joints; is this an "
+    "SMPL model?"
+)
+_SMPL_MODEL_ARRAYS = {
+    "v_template": ((NUM_SMPL_VERTICES, 3), "f"),
+    "f": ((NUM_SMPL_FACES, 3), "iu"),
+    "J_regressor": ((NUM_SMPL_JOINTS, NUM_SMPL_VERTICES), "f"),
+    "kintree_table": ((2, NUM_SMPL_JOINTS), "iu"),
+    "weights": ((NUM_SMPL_VERTICES, NUM_SMPL_JOINTS), "f"),
+    "posedirs": ((NUM_SMPL_VERTICES, 3, NUM_SMPL_POSE_FEATURES), "f"),
+    "shapedirs": ((NUM_SMPL_VERTICES, 3, None), "f"),
+}
+
+
+def resolve_smpl_directory(directory: Union[str, os.PathLike]) -> Path:
+    """The folder holding ``SMPL_*.pkl``: ``directory/smpl`` (the official layout, beside ``smplx/``) or
+    ``directory`` itself. Raises ``BodyModelFileError`` saying where it looked and how to get the files."""
+    if directory is None:
+        raise BodyModelFileError(f"No SMPL body model directory given. {_HOW_TO_GET_SMPL}")
+    directory = Path(directory).expanduser()
+    if not directory.is_dir():
+        raise BodyModelFileError(
+            f"Body model directory {str(directory)!r} does not exist or is not a directory; expected the folder that "
+            f"contains `smpl/SMPL_NEUTRAL.pkl`. {_HOW_TO_GET_SMPL}"
+        )
+    official = directory / "smpl"
+    if official.is_dir():
+        return official
+    if any(directory.glob("SMPL_*.pkl")) or any(directory.glob("SMPL_*.npz")):  # the `smpl/` folder itself
+        return directory
+    raise BodyModelFileError(
+        f"No `smpl/` folder in {str(directory)!r} (looked for {str(official / 'SMPL_NEUTRAL.pkl')!r}). {_HOW_TO_GET_SMPL}"
+    )
+
+
+def smpl_model_file(smpl_directory: Union[str, os.PathLike], gender: str) -> Path:
+    """``SMPL_{GENDER}.npz`` or, failing that, ``.pkl`` in `smpl_directory` (see `resolve_smpl_directory`);
+    ``BodyModelFileError`` naming the file when neither exists."""
+    if not isinstance(gender, str) or gender.lower() not in GENDERS:
+        raise ValueError(f"`gender` must be one of {GENDERS}, got {gender!r}.")
+    stem = Path(smpl_directory) / f"SMPL_{gender.upper()}"
+    for extension in SMPL_FILE_EXTENSIONS:
+        if stem.with_suffix(extension).is_file():
+            return stem.with_suffix(extension)
+    raise BodyModelFileError(
+        f"SMPL model file not found: {str(stem.with_suffix('.pkl'))!r} (nor {stem.with_suffix('.npz').name}). "
+        f"{_HOW_TO_GET_SMPL}"
+    )
+
+
+class _PickledChumpyArray:
+    """What a pickled ``chumpy.ch.Ch`` becomes: the array it holds (its state's ``x``), nothing else kept."""
+
+    def __setstate__(self, state):
+        self.array = state.get("x") if isinstance(state, dict) else None
+
+
+class _PickledSparseMatrix:
+    """What a pickled scipy ``csc_matrix`` / ``csr_matrix`` becomes: its compressed arrays, densified by `dense`."""
+
+    def __setstate__(self, state):
+        self.state = state if isinstance(state, dict) else {}
+
+    def dense(self) -> np.ndarray:
+        state = self.state
+        shape = tuple(state.get("_shape", state.get("shape", ())))
+        data, indices, pointers = (np.asarray(state.get(key)) for key in ("data", "indices", "indptr"))
+        if len(shape) != 2 or data.shape != indices.shape or pointers.ndim != 1:
+            raise ValueError("a pickled sparse matrix without a 2-D shape and matching data/indices/indptr")
+        compressed_axis = 1 if state.get("format", "csc") == "csc" else 0
+        dense = np.zeros(shape, dtype=data.dtype)
+        outer = np.repeat(np.arange(len(pointers) - 1), np.diff(pointers))
+        rows, columns = (indices, outer) if compressed_axis == 1 else (outer, indices)
+        np.add.at(dense, (rows, columns), data)
+        return dense
+
+
+def _reconstruct_stand_in(cls, base, state):
+    # `copy_reg._reconstructor` of protocol-0/1 pickles, for the stand-in classes above only.
+    if cls not in (_PickledChumpyArray, _PickledSparseMatrix) or base is not object or state is not None:
+        raise pickle.UnpicklingError("refusing to reconstruct anything but a chumpy array or a sparse matrix")
+    return object.__new__(cls)
+
+
+class _SmplModelUnpickler(_NumpyArrayUnpickler):
+    """``_NumpyArrayUnpickler`` that also reads the official SMPL files: chumpy arrays and scipy sparse matrices
+    become stand-ins (neither package is imported), Python 2's ``copy_reg._reconstructor`` and ``set`` (in
+    chumpy's state) are allowed. Everything else is refused, so a tampered file cannot run code."""
+
+    _STAND_INS = {
+        ("chumpy.ch", "Ch"): _PickledChumpyArray,
+        **{(f"scipy.sparse.{private}{kind}", f"{kind}_matrix"): _PickledSparseMatrix
+           for private in ("", "_") for kind in ("csc", "csr")},
+        ("copy_reg", "_reconstructor"): _reconstruct_stand_in,
+        ("copyreg", "_reconstructor"): _reconstruct_stand_in,
+        ("__builtin__", "object"): object,
+        ("builtins", "object"): object,
+        ("__builtin__", "set"): set,
+        ("builtins", "set"): set,
+    }  # fmt: skip
+
+    def find_class(self, module, name):
+        if (module, name) in self._STAND_INS:
+            return self._STAND_INS[(module, name)]
+        return super().find_class(module, name)
+
+
+def _plain_array(path: Path, key: str, value) -> np.ndarray:
+    if isinstance(value, _PickledChumpyArray):
+        value = value.array
+    elif isinstance(value, _PickledSparseMatrix):
+        try:
+            value = value.dense()
+        except (ValueError, IndexError, TypeError) as error:
+            raise BodyModelFileError(f"{str(path)!r}: `{key}` is a malformed sparse matrix ({error}).") from error
+    if not isinstance(value, np.ndarray):
+        raise BodyModelFileError(f"{str(path)!r}: `{key}` holds a {type(value).__name__}, expected a numeric array.")
+    return value
+
+
+@functools.lru_cache(maxsize=3)
+def _read_smpl_model_file_cached(path: str, mtime_ns: int, size: int) -> Dict[str, np.ndarray]:
+    return _read_smpl_model_file(Path(path))
+
+
+def _read_smpl_model_file(path: Path) -> Dict[str, np.ndarray]:
+    """Read and validate an ``SMPL_*.npz`` (no pickle) or ``SMPL_*.pkl`` (restricted unpickler); returns
+    read-only numpy arrays."""
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                content = {key: archive[key] for key in archive.files if key in _SMPL_MODEL_ARRAYS}
+        except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile, zlib.error) as error:
+            raise BodyModelFileError(f"{str(path)!r} is not a readable .npz archive ({error}). {_HOW_TO_GET_SMPL}") from error
+    else:
+        try:
+            with open(path, "rb") as file:
+                content = _SmplModelUnpickler(file, encoding="latin1").load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError, KeyError) as error:
+            raise BodyModelFileError(f"{str(path)!r} is not an SMPL model pickle ({error}). {_HOW_TO_GET_SMPL}") from error
+        if not isinstance(content, dict):
+            raise BodyModelFileError(f"{str(path)!r} holds a {type(content).__name__}, expected a dict of SMPL arrays.")
+    missing = [key for key in _SMPL_MODEL_ARRAYS if key not in content]
+    if missing:
+        raise BodyModelFileError(
+            f"{str(path)!r} lacks the SMPL arrays {missing} (it has {sorted(map(str, content))}). {_HOW_TO_GET_SMPL}"
+        )
+    arrays = {}
+    for key, (shape, kind) in _SMPL_MODEL_ARRAYS.items():
+        arrays[key] = _plain_array(path, key, content[key])
+        _check_array(path, key, arrays[key], shape, kind, _SMPL_SIZES)
+    _check_index_range(path, "f", arrays["f"], NUM_SMPL_VERTICES, "vertex indices")
+    parents = arrays["kintree_table"][0, 1:].astype(np.int64)
+    if not (parents < np.arange(1, NUM_SMPL_JOINTS)).all() or parents.min() < 0:
+        raise BodyModelFileError(f"{str(path)!r}: `kintree_table` is not a tree whose parents precede their children.")
+    if arrays["shapedirs"].shape[2] < NUM_BETAS:
+        raise BodyModelFileError(
+            f"{str(path)!r}: `shapedirs` has {arrays['shapedirs'].shape[2]} components, expected at least {NUM_BETAS}."
+        )
+    for array in arrays.values():
+        array.setflags(write=False)  # shared through the cache
+    return arrays
+
+
+@dataclass
+class SmplBodyModelOutput:
+    """Output of ``SmplBodyModel``, in its dtype and device, translated by ``transl``.
+
+    Attributes:
+        vertices: (N, 6890, 3) mesh vertices.
+        joints: (N, 24, 3) the kinematic joints (``smpl_layout.SMPL_JOINT_NAMES``).
+    """
+
+    vertices: torch.Tensor
+    joints: torch.Tensor
+
+
+class SmplBodyModel(nn.Module):
+    """SMPL as 3DPW's ground truth uses it (``smplx.SMPL`` with 10 betas): axis-angle poses, 23 body joints
+    (the hands included), no vertex joints. Every array is a non-persistent buffer, as in ``SmplxBodyModel``.
+
+    Args:
+        directory: the folder containing ``smpl/`` (the one that holds ``smplx/``), or ``smpl/`` itself.
+        gender: ``"neutral"``, ``"male"`` or ``"female"``.
+        dtype: floating dtype of the buffers.
+
+    Attributes (besides the buffers): ``faces`` (13776, 3) int64; ``joint_regressor`` (24, 6890), the file's
+    ``J_regressor`` (3DPW's joints come from the *neutral* one).
+
+    ```python
+    >>> smpl = SmplBodyModel.from_directory("human_model_files", "male")  # reads smpl/SMPL_MALE.pkl
+    >>> smpl(global_orient, body_pose, betas, transl).vertices.shape     # (N, 3), (N, 23, 3), (N, 10), (N, 3)
+    (N, 6890, 3)
+    ```
+    """
+
+    def __init__(self, directory: Union[str, os.PathLike], gender: str = "neutral", *, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        if not dtype.is_floating_point:
+            raise ValueError(f"`dtype` must be a floating-point dtype, got {dtype}.")
+        self.smpl_directory = resolve_smpl_directory(directory)
+        self.model_file = smpl_model_file(self.smpl_directory, gender)
+        self.gender = gender.lower()
+        arrays = _read_smpl_model_file_cached(*_stat_key(self.model_file))
+        parents = np.array(arrays["kintree_table"][0], dtype=np.int64)
+        parents[0] = -1  # stored as uint32 max in the official files
+        posedirs = arrays["posedirs"]
+        buffers = {
+            "v_template": torch.tensor(arrays["v_template"], dtype=dtype),  # (6890, 3)
+            "shapedirs": torch.tensor(arrays["shapedirs"][:, :, :NUM_BETAS], dtype=dtype),  # (6890, 3, 10)
+            "posedirs": torch.tensor(posedirs.reshape(-1, posedirs.shape[2]).T, dtype=dtype),  # (207, 6890*3)
+            "joint_regressor": torch.tensor(arrays["J_regressor"], dtype=dtype),  # (24, 6890)
+            "parents": torch.from_numpy(parents),  # (24,)
+            "lbs_weights": torch.tensor(arrays["weights"], dtype=dtype),  # (6890, 24)
+            "faces": torch.tensor(np.asarray(arrays["f"], dtype=np.int64)),  # (13776, 3)
+        }
+        for name, tensor in buffers.items():
+            self.register_buffer(name, tensor, persistent=False)  # licensed: never in a checkpoint
+
+    @classmethod
+    def from_directory(cls, directory: Union[str, os.PathLike], gender: str = "neutral", **kwargs) -> "SmplBodyModel":
+        """Load the SMPL model of `gender` from `directory` (see the class docstring); missing or malformed files
+        raise ``BodyModelFileError`` naming the file."""
+        return cls(directory, gender, **kwargs)
+
+    def extra_repr(self) -> str:
+        return f"gender={self.gender!r}, model_file={str(self.model_file)!r}"
+
+    def forward(
+        self,
+        global_orient: torch.Tensor,
+        body_pose: torch.Tensor,
+        betas: torch.Tensor,
+        transl: Optional[torch.Tensor] = None,
+    ) -> SmplBodyModelOutput:
+        """Pose and shape the body.
+
+        Args:
+            global_orient: (N, 3) root rotation, axis-angle.
+            body_pose: (N, 23, 3) or (N, 69) rotations of SMPL joints 1-23 (hands included), axis-angle.
+            betas: (N, 10) shape coefficients. transl: (N, 3) added to vertices and joints, or ``None``.
+
+        Inputs are moved to the buffers' device and dtype. N may be 0 (empty outputs).
+        """
+        float_dtype, device = self.v_template.dtype, self.v_template.device
+        global_orient = _as_joint_rotations("global_orient", global_orient, 1).to(device=device, dtype=float_dtype)
+        body_pose = _as_joint_rotations("body_pose", body_pose, NUM_SMPL_BODY_POSE_JOINTS).to(device=device, dtype=float_dtype)
+        betas = _as_vectors("betas", betas, NUM_BETAS).to(device=device, dtype=float_dtype)
+        inputs = {"global_orient": global_orient, "body_pose": body_pose, "betas": betas}
+        if transl is not None:
+            inputs["transl"] = _as_vectors("transl", transl, 3).to(device=device, dtype=float_dtype)
+        batch_sizes = {name: tensor.shape[0] for name, tensor in inputs.items()}
+        batch_size = batch_sizes["global_orient"]
+        if any(size != batch_size for size in batch_sizes.values()):
+            raise ValueError(f"All inputs must share the batch size N; got {batch_sizes}.")
+        if batch_size == 0:
+            return SmplBodyModelOutput(
+                vertices=self.v_template.new_zeros((0, NUM_SMPL_VERTICES, 3)),
+                joints=self.v_template.new_zeros((0, NUM_SMPL_JOINTS, 3)),
+            )
+        if lbs is None:
+            raise ImportError("Running the SMPL body model needs the `smplx` package: pip install smplx")
+        full_pose = torch.cat((global_orient, body_pose), dim=1)  # (N, 24, 3)
+        rotations = batch_rodrigues(full_pose.reshape(-1, 3)).reshape(batch_size, NUM_SMPL_JOINTS, 3, 3)
+        vertices, joints = lbs(
+            betas, rotations, self.v_template, self.shapedirs, self.posedirs, self.joint_regressor, self.parents,
+            self.lbs_weights, pose2rot=False,
+        )  # fmt: skip
+        if transl is not None:
+            vertices = vertices + inputs["transl"][:, None]
+            joints = joints + inputs["transl"][:, None]
+        return SmplBodyModelOutput(vertices=vertices, joints=joints)
+
+
 __all__ = [
     "BodyModelFileError",
+    "SmplBodyModel",
+    "SmplBodyModelOutput",
     "SmplxBodyModel",
     "SmplxBodyModelOutput",
     "clear_body_model_cache",
+    "resolve_smpl_directory",
     "resolve_smplx_directory",
+    "smpl_model_file",
 ]

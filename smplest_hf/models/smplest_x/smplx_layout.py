@@ -233,9 +233,6 @@ PREDICTION_MODEL_SETTINGS = MappingProxyType(
 """The `smplx.SMPLX` arguments under which predicted parameters are meant (written beside exported parameters):
 the neutral model, full axis-angle hand poses relative to the mean hand (no PCA, not flat)."""
 
-NUM_SMPL_BODY_POSE_JOINTS = 23
-"""SMPL's body pose joints: SMPL-X's 21 body joints, then SMPL's two hand joints (L_Hand, R_Hand)."""
-
 # ------------------------------------------------------------------------------------------- mesh and files
 NUM_SMPLX_VERTICES = 10475
 NUM_SMPLX_FACES = 20908
@@ -337,7 +334,6 @@ __all__ = [
     "NUM_SUPERVISION_JOINTS",
     "PARAMETER_NAMES",
     "PREDICTION_MODEL_SETTINGS",
-    "NUM_SMPL_BODY_POSE_JOINTS",
     "POSE_FLIP_PAIRS",
     "POSE_JOINT_NAMES",
     "POSE_JOINT_PARTS",
