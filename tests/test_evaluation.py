@@ -362,11 +362,15 @@ def test_cli_exit_codes_files_and_model_card(workspace, synthetic_body_model_dir
     from huggingface_hub import ModelCard
 
     card = ModelCard.load(model_dir / "README.md")
-    entries = {(entry.dataset_name, entry.metric_type): entry.metric_value for entry in card.data.eval_results}
-    assert entries[("Synthetic (SX rules)", "pve_all")] == round(
+    entries = {(entry.dataset_type, entry.dataset_name, entry.metric_type): entry.metric_value for entry in card.data.eval_results}
+    # Two samples of a dataset without benchmark provenance: filed as custom data, by path and sample count, never
+    # under the benchmark's name.
+    custom = f"{workspace['params_dir']} (2 samples; not the Synthetic (SX rules) test split)"
+    assert entries[(str(workspace["params_dir"]), custom, "pve_all")] == round(
         saved["benchmarks"]["synthetic_sx"]["metrics"]["pve_all"], 2
     )
-    assert ("MPE: Synthetic (SX rules)", "mpe") in entries
+    assert ("mpe-custom-data", f"MPE over custom data: {custom}", "mpe") in entries
+    assert not any(dataset_type == "synthetic_sx" for dataset_type, _, _ in entries)
     assert "model-index" in (model_dir / "README.md").read_text()
 
     bad_runs = {
@@ -441,3 +445,47 @@ def test_two_processes_count_every_sample_once(workspace, synthetic_body_model_d
     for metric, (value, count) in expected.items():
         assert saved["samples_per_metric"][metric] == count, metric
         assert saved["metrics"][metric] == pytest.approx(value, rel=1e-4, abs=1e-3), metric
+
+
+def _with_provenance(dataset_dir, destination, **entry):
+    """A copy of `dataset_dir` whose card records `entry` as the converter's provenance of its test split."""
+    from huggingface_hub import DatasetCard
+
+    from smplest_hf.evaluation.benchmarks import PROVENANCE_CARD_KEY
+
+    shutil.copytree(dataset_dir, destination)
+    readme = destination / "README.md"
+    card = DatasetCard.load(readme) if readme.is_file() else DatasetCard("---\n---\n")
+    card.data[PROVENANCE_CARD_KEY] = {"test": entry}
+    card.save(destination / "README.md")
+    return destination
+
+
+@pytest.mark.parametrize(
+    "entry, max_samples, filed_as_benchmark",
+    [
+        ({"source": "official release"}, None, True),
+        ({"source": "official release"}, 2, False),  # part of the split only
+        ({"source": "synthetic stand-in"}, None, False),
+        ({"source": "official release", "num_rows": 3}, None, False),  # rows added or removed since conversion
+        ({"source": "official release", "name": "ubody"}, None, False),  # another benchmark's data
+    ],
+)
+def test_model_index_names_a_benchmark_only_for_its_whole_official_test_split(
+    workspace, synthetic_body_model_dir, tmp_path, entry, max_samples, filed_as_benchmark
+):
+    num_rows = len(datasets.load_dataset(str(workspace["params_dir"]), split="test"))
+    recorded = {"name": "synthetic_sx", "split": "test", "num_rows": num_rows, **entry}
+    dataset_dir = _with_provenance(workspace["params_dir"], tmp_path / "converted", **recorded)
+    report = evaluate(
+        str(workspace["model_dir"]), [f"synthetic_sx={dataset_dir}"], body_model_dir=synthetic_body_model_dir,
+        max_samples=max_samples, batch_size=4, progress=False,
+    )  # fmt: skip
+    (result,) = report.benchmarks
+    assert result.is_benchmark_test_split is filed_as_benchmark
+    dataset_types = {entry.dataset_type for entry in report.eval_results()}
+    if filed_as_benchmark:
+        assert dataset_types == {"synthetic_sx", "mpe"}
+        assert {entry.dataset_name for entry in report.eval_results()} == {"Synthetic (SX rules)", "MPE: Synthetic (SX rules)"}
+    else:
+        assert dataset_types == {str(dataset_dir), "mpe-custom-data"}

@@ -37,6 +37,15 @@ PLACEHOLDER_NAMESPACE = "smplest-hf-placeholder"
 HUMANDATA_BBOX_RATIO = 1.2 * 0.833
 """HumanData test sets: boxes are stored already padded, so the originals crop with ``bbox_ratio * 0.833``."""
 
+PROVENANCE_CARD_KEY = "ehps_benchmark"
+"""Dataset-card YAML key under which ``python -m hub_datasets convert-benchmark`` records, per split, what the rows
+are: ``{name, title, split, num_rows, source, release}``. The evaluator reads it to decide whether a result may be
+filed under the benchmark's name in a model card (see :func:`is_benchmark_test_split`)."""
+OFFICIAL_RELEASE_SOURCE = "official release"
+"""``source`` of rows converted from the benchmark's official files."""
+STAND_IN_SOURCE = "synthetic stand-in"
+"""``source`` of rows converted from a synthetic stand-in (``python -m hub_datasets synthesize-benchmark``)."""
+
 GROUND_TRUTH_SOURCES = ("smplx_params", "smplx_vertices", "smpl_params")
 GENDER_RULES = ("neutral", "per_sample")
 BETAS_RULES = ("as_annotated", "clamped", "zero")
@@ -158,6 +167,20 @@ class Benchmark:
         return dataclasses.replace(
             self, dataset=str(dataset), placeholder=False, split=split or self.split, config=config or self.config
         )
+
+
+def is_benchmark_test_split(benchmark: Benchmark, provenance, num_rows: int) -> bool:
+    """Whether a dataset whose card records `provenance` (its ``PROVENANCE_CARD_KEY`` entry for the evaluated split,
+    a mapping or None) with `num_rows` rows in that split is `benchmark`'s own converted test split: converted by
+    ``convert-benchmark`` from the official release, for this benchmark and split, and still whole."""
+    if not isinstance(provenance, Mapping):
+        return False
+    return (
+        provenance.get("name") == benchmark.name
+        and provenance.get("split") == benchmark.split
+        and provenance.get("source") == OFFICIAL_RELEASE_SOURCE
+        and provenance.get("num_rows") == num_rows
+    )
 
 
 def _placeholder(name: str) -> str:

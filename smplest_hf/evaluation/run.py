@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from ..export.atomic import write_text_atomic
-from .benchmarks import PAPER_MPE_BENCHMARKS, Benchmark, get_benchmark
+from .benchmarks import PAPER_MPE_BENCHMARKS, PROVENANCE_CARD_KEY, Benchmark, get_benchmark, is_benchmark_test_split
 from ..models.smplest_x.body_model import (
     BodyModelFileError,
     SmplBodyModel,
@@ -99,6 +99,7 @@ class BenchmarkResult:
     counts: dict
     num_samples: int
     num_skipped: int | None = None
+    is_benchmark_test_split: bool = False  # the whole official test split (see benchmarks.is_benchmark_test_split)
 
     @property
     def primary_error(self) -> float:
@@ -135,6 +136,7 @@ class EvaluationReport:
                     "split": result.split,
                     "num_samples": result.num_samples,
                     "num_skipped_without_ground_truth": result.num_skipped,
+                    "is_benchmark_test_split": result.is_benchmark_test_split,
                     "primary_metric": result.primary_metric,
                     "primary_error": _finite_or_none(result.primary_error),
                     "metrics": {name: _finite_or_none(value) for name, value in result.metrics.items()},
@@ -202,13 +204,14 @@ class EvaluationReport:
 
         entries = []
         for result in self.benchmarks:
+            dataset_type, dataset_name = _model_index_dataset(result)
             for name, value in result.metrics.items():
                 if math.isfinite(value):
                     entries.append(
                         EvalResult(
                             task_type=MODEL_INDEX_TASK,
-                            dataset_type=_dataset_type(result),
-                            dataset_name=result.title,
+                            dataset_type=dataset_type,
+                            dataset_name=dataset_name,
                             dataset_split=result.split,
                             metric_type=name,
                             metric_name=f"{METRICS[name].title} ({METRICS[name].unit})",
@@ -216,11 +219,13 @@ class EvaluationReport:
                         )
                     )
         if self.mpe is not None:
+            on_benchmarks = all(result.is_benchmark_test_split for result in self.benchmarks)
             entries.append(
                 EvalResult(
                     task_type=MODEL_INDEX_TASK,
-                    dataset_type="mpe",
-                    dataset_name="MPE: " + ", ".join(result.title for result in self.benchmarks),
+                    dataset_type="mpe" if on_benchmarks else "mpe-custom-data",
+                    dataset_name=("MPE: " if on_benchmarks else "MPE over custom data: ")
+                    + ", ".join(_model_index_dataset(result)[1] for result in self.benchmarks),
                     metric_type="mpe",
                     metric_name="Mean Primary Error (mm)",
                     metric_value=round(self.mpe, 2),
@@ -352,6 +357,7 @@ class _BenchmarkPlan:
     benchmark: Benchmark
     dataset: object
     num_skipped: int | None
+    is_benchmark_test_split: bool = False
 
 
 def _plan(benchmark: Benchmark, body_model_dir: Path, streaming: bool, max_samples, cache_dir) -> _BenchmarkPlan:
@@ -395,8 +401,9 @@ def _plan(benchmark: Benchmark, body_model_dir: Path, streaming: bool, max_sampl
             dataset = dataset.filter(bool, input_columns=["smplx_valid"])
         if max_samples is not None:
             dataset = dataset.take(max_samples)
-        return _BenchmarkPlan(benchmark, dataset, None)
+        return _BenchmarkPlan(benchmark, dataset, None)  # row count unknown while streaming: never filed as the benchmark
 
+    whole_split = is_benchmark_test_split(benchmark, _provenance(benchmark), len(dataset)) and max_samples is None
     rows = np.arange(0, len(dataset), benchmark.sample_interval)
     if benchmark.ground_truth == "smplx_params":
         has_ground_truth = np.asarray(dataset.data.column("smplx_valid").to_numpy(zero_copy_only=False), bool)[rows]
@@ -412,7 +419,21 @@ def _plan(benchmark: Benchmark, body_model_dir: Path, streaming: bool, max_sampl
     dataset = dataset.select(rows)
     if benchmark.gender == "per_sample":
         _check_gender_files(dataset, where, body_model_dir, smpl=benchmark.ground_truth == "smpl_params")
-    return _BenchmarkPlan(benchmark, dataset, num_skipped)
+    return _BenchmarkPlan(benchmark, dataset, num_skipped, whole_split)
+
+
+def _provenance(benchmark: Benchmark):
+    """The dataset card's ``PROVENANCE_CARD_KEY`` entry for the evaluated split, or None (no card, no entry, or a
+    card that cannot be read: such data is simply not filed under the benchmark's name)."""
+    from huggingface_hub import DatasetCard
+
+    location = Path(benchmark.dataset)
+    try:
+        card = DatasetCard.load(location / "README.md" if location.is_dir() else benchmark.dataset)
+    except Exception:  # noqa: BLE001 - missing, unreadable or offline: no provenance
+        return None
+    entry = (card.data.to_dict().get(PROVENANCE_CARD_KEY) or {}).get(benchmark.split)
+    return entry if isinstance(entry, dict) else None
 
 
 def _required_columns(benchmark: Benchmark) -> dict:
@@ -553,6 +574,7 @@ def _evaluate_benchmark(plan, model, processor, sets, ground_truth, accelerator,
         counts=dict(accumulator.counts),
         num_samples=num_samples,
         num_skipped=plan.num_skipped,
+        is_benchmark_test_split=plan.is_benchmark_test_split,
     )
 
 
@@ -775,9 +797,13 @@ def _metric_cell(result: BenchmarkResult, name: str, samples: int) -> str:
     return _format_mm(result.metrics[name]) + ("" if count == samples else f" (n = {count})")
 
 
-def _dataset_type(result: BenchmarkResult) -> str:
-    # model-index wants a Hub dataset id; a local directory is named by the benchmark instead.
-    return result.name if Path(result.dataset).exists() else result.dataset
+def _model_index_dataset(result: BenchmarkResult) -> tuple[str, str]:
+    """(dataset type, dataset name) of a result in a model card's model-index. Only the whole official test split
+    (as its converter recorded it) is filed under the benchmark's name; anything else is a custom dataset, named by
+    its path or repo id and sample count, so that no card claims a benchmark result it does not have."""
+    if result.is_benchmark_test_split:
+        return result.name, result.title
+    return result.dataset, f"{result.dataset} ({result.num_samples} samples; not the {result.title} test split)"
 
 
 __all__ = [
