@@ -196,7 +196,7 @@ def convert_benchmark(name: str, source_dir, out_dir, *, shard_size: int = DEFAU
         out_dir, benchmark_format.split, num_shards, feed.shard, _rows_to_columns, features,
         num_samples=num_rows, settings=settings, description=f"Converting {benchmark_format.title}",
     )  # fmt: skip
-    write_dataset_card(out_dir)
+    write_dataset_card(out_dir, pretty_name=benchmark_format.title)
     return BenchmarkConversionReport(
         out_dir=Path(out_dir), name=benchmark_format.name, split=benchmark_format.split, num_rows=summary.num_rows,
         num_shards=num_shards, shards_written=summary.shards_written, shards_reused=summary.shards_reused,
