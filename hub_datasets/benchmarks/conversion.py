@@ -219,9 +219,9 @@ def synthesize_benchmark(name: str, out_dir, num_samples: int = DEFAULT_STAND_IN
     from ..synthetic import default_body_model_dir
 
     benchmark_format = get_format(name)
-    for value, what in ((num_samples, "num_samples"), (seed, "seed")):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (1 if what == "num_samples" else 0):
-            raise ValueError(f"{what} must be a {'positive' if what == 'num_samples' else 'non-negative'} integer, got {value!r}.")
+    for what, value, smallest in (("num_samples", num_samples, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
+            raise ValueError(f"{what} must be an integer of at least {smallest}, got {value!r}.")
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"{str(out)!r} already exists and is not an empty folder; choose a new output folder.")
@@ -238,7 +238,7 @@ def synthesize_benchmark(name: str, out_dir, num_samples: int = DEFAULT_STAND_IN
             "num_samples": int(num_samples),
             "seed": int(seed),
             "body_model": "synthetic (smplest_hf.synthetic, seed 0)" if default_model else str(body_model_dir.resolve()),
-            "note": "Synthetic people rendered by smplest_hf: not the licensed benchmark; its numbers are not the benchmark's.",
+            "note": "Synthetic people rendered by smplest_hf, not the licensed benchmark: no result on it is the benchmark's.",
         }
         (staging / STAND_IN_MARKER).write_text(json.dumps(marker, indent=1) + "\n")
         os.replace(staging, out)  # onto nothing or an empty folder: atomic

@@ -28,9 +28,14 @@ import torch
 from datasets import Array2D
 from PIL import Image as PILImage
 
-from smplest_hf.models.smplest_x.geometry import axis_angle_to_matrix
 from smplest_hf.models.smplest_x.body_model import NUM_VERTICES
+from smplest_hf.models.smplest_x.geometry import axis_angle_to_matrix
 
+from ..synthetic import (
+    clipped_boxes, encode_jpeg, place_people, pose_people, preload_body_models,
+    projected_boxes, render_scene, sample_scene, scene_background,
+)  # fmt: skip
+from .conversion import ehps_row_defaults
 from .format import BenchmarkFormat
 from .ply import read_ply_vertices, write_ply
 
@@ -125,8 +130,6 @@ def _box(annotation: dict, key: str, path: Path) -> np.ndarray:
 
 def read_rows(source: Path):
     """One EHPS row per ``EHF.json`` annotation, with ``smplx_vertices``."""
-    from .conversion import ehps_row_defaults
-
     annotations, images = _read_annotations(source)
     rotation = camera_rotation().astype(np.float32)
     for annotation in annotations:
@@ -159,13 +162,8 @@ def read_rows(source: Path):
 
 def write_stand_in(out_dir: Path, num_samples: int, seed: int, body_model_dir: Path) -> None:
     """``num_samples`` frames ``01``, ``02``, ... of one synthetic person each, in EHF's layout and camera."""
-    from ..synthetic import (
-        available_genders, clipped_boxes, encode_jpeg, place_people, pose_people, preload_body_models,
-        projected_boxes, render_scene, sample_scene, scene_background,
-    )  # fmt: skip
-
     models = preload_body_models(body_model_dir)
-    genders = ("male",) if "male" in models else available_genders(body_model_dir)
+    genders = ("male",) if "male" in models else tuple(models)
     focal, principal = (value.astype(np.float64) for value in camera_intrinsics(STAND_IN_IMAGE_SIZE))
     scenes = []
     for index in range(num_samples):

@@ -31,6 +31,11 @@ import numpy as np
 from datasets import Array2D, List, Value
 from PIL import Image as PILImage
 
+from ..synthetic import (
+    clipped_boxes, encode_jpeg, people_counts, place_people, pose_people,
+    preload_body_models, projected_boxes, render_scene, sample_scene, scene_background,
+)  # fmt: skip
+from .conversion import ehps_row_defaults
 from .format import BenchmarkFormat
 
 
@@ -131,8 +136,6 @@ def _smpl_columns(annotation: dict, path: Path) -> dict:
 
 def read_rows(source: Path):
     """One EHPS row per ``3DPW_test.json`` annotation, with the SMPL ground-truth columns."""
-    from .conversion import ehps_row_defaults
-
     annotations, images = _read_annotations(source)
     path = source / ANNOTATION_FILE
     loaded = (None, None, None)  # (image id, bytes, (height, width)): consecutive people of one frame share it
@@ -169,13 +172,8 @@ def read_rows(source: Path):
 
 def write_stand_in(out_dir: Path, num_samples: int, seed: int, body_model_dir: Path) -> None:
     """``num_samples`` frames of one or two synthetic people each, over two sequences, in 3DPW's layout."""
-    from ..synthetic import (
-        available_genders, clipped_boxes, encode_jpeg, people_counts, place_people, pose_people,
-        preload_body_models, projected_boxes, render_scene, sample_scene, scene_background,
-    )  # fmt: skip
-
     models = preload_body_models(body_model_dir)
-    genders = tuple(g for g in ("male", "female") if g in models) or available_genders(body_model_dir)
+    genders = tuple(g for g in ("male", "female") if g in models) or tuple(models)
     counts = people_counts(seed, 0, num_samples, STAND_IN_MAX_PEOPLE)
     scenes = [sample_scene(seed, index, int(count), STAND_IN_IMAGE_SIZE, genders) for index, count in enumerate(counts)]
     posed = pose_people(scenes, body_model_dir)
