@@ -168,7 +168,7 @@ def _split_provenance(split: str, settings: dict, skipped: list) -> str:
         benchmark = settings[BENCHMARK_CARD_KEY]
         lines[0] += f", the {benchmark['title']} benchmark's `{benchmark['split']}` split ({benchmark['num_rows']} rows)."
         lines.append(f"- source: {benchmark['source']} (`python -m hub_datasets convert-benchmark {benchmark['name']}`).")
-        lines.append(f"- official release: {benchmark['release']}")
+        lines.append(f"- the official files come from {benchmark['release']}")
     else:
         lines[0] += "."
         lines += [
@@ -227,4 +227,4 @@ def write_dataset_card(out_dir, *, pretty_name: str = None, tags=()) -> Path:
     return path
 
 
-__all__ = ["BENCHMARK_CARD_KEY", "DATASET_CARD_TEMPLATE", "TASK_CATEGORIES", "licence_of", "render_dataset_card_body", "size_category", "write_dataset_card"]
+__all__ = ["BENCHMARK_CARD_KEY", "DATASET_CARD_TEMPLATE", "STAND_IN_SOURCE", "TASK_CATEGORIES", "licence_of", "render_dataset_card_body", "size_category", "write_dataset_card"]
