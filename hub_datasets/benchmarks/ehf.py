@@ -28,8 +28,8 @@ import torch
 from datasets import Array2D
 from PIL import Image as PILImage
 
-from smplest_hf.models.smplest_x.body_model import NUM_VERTICES
 from smplest_hf.models.smplest_x.geometry import axis_angle_to_matrix
+from smplest_hf.models.smplest_x.smplx_layout import NUM_SMPLX_VERTICES
 
 from ..synthetic import (
     clipped_boxes, encode_jpeg, place_people, pose_people, preload_body_models,
@@ -113,10 +113,10 @@ def read_ground_truth_mesh(path: Path) -> np.ndarray:
     """(10475, 3) float32 camera-oriented ground truth ``R @ V`` of one ``NN_align.ply``; a mesh of another
     vertex count is refused naming the file."""
     vertices = read_ply_vertices(path)
-    if vertices.shape[0] != NUM_VERTICES:
+    if vertices.shape[0] != NUM_SMPLX_VERTICES:
         raise ValueError(
             f"{str(path)!r} has {vertices.shape[0]} vertices; an EHF ground-truth mesh is registered to SMPL-X and has "
-            f"{NUM_VERTICES}."
+            f"{NUM_SMPLX_VERTICES}."
         )
     return (vertices.astype(np.float64) @ camera_rotation().T).astype(np.float32)
 
@@ -203,5 +203,5 @@ FORMAT = BenchmarkFormat(
     required_files=required_files,
     read_rows=read_rows,
     write_stand_in=write_stand_in,
-    extra_features={"smplx_vertices": Array2D((NUM_VERTICES, 3), "float32")},
+    extra_features={"smplx_vertices": Array2D((NUM_SMPLX_VERTICES, 3), "float32")},
 )

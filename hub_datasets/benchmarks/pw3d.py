@@ -31,6 +31,8 @@ import numpy as np
 from datasets import Array2D, List, Value
 from PIL import Image as PILImage
 
+from smplest_hf.models.smplest_x.smplx_layout import NUM_BETAS, NUM_BODY_POSE_JOINTS, NUM_SMPL_BODY_POSE_JOINTS
+
 from ..synthetic import (
     clipped_boxes, encode_jpeg, people_counts, place_people, pose_people,
     preload_body_models, projected_boxes, render_scene, sample_scene, scene_background,
@@ -41,8 +43,7 @@ from .format import BenchmarkFormat
 
 ANNOTATION_FILE = "3DPW_test.json"
 IMAGE_DIR = "imageFiles"
-NUM_SMPL_POSE_VALUES = 72  # root + 23 joints, axis-angle
-NUM_SMPL_BETAS = 10
+NUM_SMPL_POSE_VALUES = 3 * (1 + NUM_SMPL_BODY_POSE_JOINTS)  # 72: root + 23 joints, axis-angle
 SMPL_GENDERS = {"male": "male", "m": "male", "female": "female", "f": "female", "neutral": "neutral"}
 STAND_IN_IMAGE_SIZE = (320, 240)  # (height, width)
 STAND_IN_SEQUENCES = ("synthetic_seq_00", "synthetic_seq_01")
@@ -61,8 +62,8 @@ def _floats(length):
 
 EXTRA_FEATURES = {
     "smpl_global_orient": _floats(3),
-    "smpl_body_pose": Array2D((23, 3), "float32"),
-    "smpl_betas": _floats(NUM_SMPL_BETAS),
+    "smpl_body_pose": Array2D((NUM_SMPL_BODY_POSE_JOINTS, 3), "float32"),
+    "smpl_betas": _floats(NUM_BETAS),
     "smpl_transl": _floats(3),
 }
 """The SMPL ground truth, camera frame (metres, axis-angle), with the row's ``gender``."""
@@ -118,7 +119,7 @@ def _smpl_columns(annotation: dict, path: Path) -> dict:
         gender = SMPL_GENDERS[str(params["gender"]).lower()]
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{where} has no readable smpl_param {{pose, shape, trans, gender}} ({error!r}).") from error
-    if pose.shape != (NUM_SMPL_POSE_VALUES,) or shape.shape[0] < NUM_SMPL_BETAS or trans.shape != (3,):
+    if pose.shape != (NUM_SMPL_POSE_VALUES,) or shape.shape[0] < NUM_BETAS or trans.shape != (3,):
         raise ValueError(
             f"{where}: smpl_param has pose {pose.shape}, shape {shape.shape}, trans {trans.shape}; expected 72, at least "
             "10 and 3 values."
@@ -128,8 +129,8 @@ def _smpl_columns(annotation: dict, path: Path) -> dict:
     return {
         "gender": gender,
         "smpl_global_orient": pose[:3].astype(np.float32),
-        "smpl_body_pose": pose[3:].reshape(23, 3).astype(np.float32),
-        "smpl_betas": shape[:NUM_SMPL_BETAS].astype(np.float32),
+        "smpl_body_pose": pose[3:].reshape(NUM_SMPL_BODY_POSE_JOINTS, 3).astype(np.float32),
+        "smpl_betas": shape[:NUM_BETAS].astype(np.float32),
         "smpl_transl": trans.astype(np.float32),
     }
 
@@ -183,10 +184,9 @@ def write_stand_in(out_dir: Path, num_samples: int, seed: int, body_model_dir: P
     principal = np.concatenate([np.repeat(scene.principal_point[None], scene.num_people, 0) for scene in scenes])
     boxes, _ = clipped_boxes(*projected_boxes(vertices, focal, principal), STAND_IN_IMAGE_SIZE)
     num_people = len(vertices)
-    pose = np.concatenate(
-        (posed["global_orient"], posed["body_pose"].reshape(num_people, -1), np.zeros((num_people, 6), np.float32)),
-        axis=1,
-    )  # (N, 72): root, SMPL-X's 21 body joints, SMPL's two hand joints unrotated
+    hand_joints = np.zeros((num_people, 3 * (NUM_SMPL_BODY_POSE_JOINTS - NUM_BODY_POSE_JOINTS)), np.float32)
+    pose = np.concatenate((posed["global_orient"], posed["body_pose"].reshape(num_people, -1), hand_joints), axis=1)
+    # (N, 72): root, SMPL-X's 21 body joints, SMPL's two hand joints unrotated
 
     frames_per_sequence = -(-num_samples // len(STAND_IN_SEQUENCES))
     faces = next(iter(models.values())).faces.numpy()
