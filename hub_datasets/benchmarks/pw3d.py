@@ -31,7 +31,8 @@ import numpy as np
 from datasets import Array2D, List, Value
 from PIL import Image as PILImage
 
-from smplest_hf.models.smplest_x.smplx_layout import NUM_BETAS, NUM_BODY_POSE_JOINTS, NUM_SMPL_BODY_POSE_JOINTS
+from smplest_hf.models.smplest_x.smpl_layout import NUM_SMPL_BODY_POSE_JOINTS
+from smplest_hf.models.smplest_x.smplx_layout import NUM_BETAS, NUM_BODY_POSE_JOINTS
 
 from ..synthetic import (
     clipped_boxes, encode_jpeg, people_counts, place_people, pose_people,
