@@ -5,6 +5,8 @@
                                              [--on-bad-sample stop|skip] [--trust-pickle] [--allow-unknown-keys]
     python -m hub_datasets synthesize OUT_DIR --num-samples N --seed S [--body-model DIR] [--split train]
                                       [--image-size H W] [--max-people K] [--num-proc N] [--shard-size IMAGES]
+    python -m hub_datasets convert-benchmark NAME SOURCE_DIR OUT_DIR [--shard-size ROWS]
+    python -m hub_datasets synthesize-benchmark NAME OUT_DIR [--num-samples N] [--seed S] [--body-model DIR]
     python -m hub_datasets push OUT_DIR REPO_ID [--private] [--revision REV] [--create-pr]
     python -m hub_datasets inspect DIR_OR_REPO [--split train]
 
@@ -73,6 +75,25 @@ def _synthesize(args) -> int:
         f"{report.num_shards} shards ({report.shards_written} written, {report.shards_reused} kept from an earlier "
         f"run) in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s) -> {report.out_dir}"
     )
+    return 0
+
+
+def _convert_benchmark(args) -> int:
+    from .benchmarks.conversion import convert_benchmark
+
+    report = convert_benchmark(args.name, args.source_dir, args.out_dir, shard_size=args.shard_size)
+    print(
+        f"{report.name} {report.split}: {report.num_rows} rows ({report.source_kind}) in {report.num_shards} shards "
+        f"({report.shards_written} written, {report.shards_reused} kept from an earlier run) -> {report.out_dir}"
+    )
+    return 0
+
+
+def _synthesize_benchmark(args) -> int:
+    from .benchmarks.conversion import synthesize_benchmark
+
+    out_dir = synthesize_benchmark(args.name, args.out_dir, args.num_samples, args.seed, body_model_dir=args.body_model)
+    print(f"{args.name}: synthetic stand-in of {args.num_samples} samples (seed {args.seed}) -> {out_dir}")
     return 0
 
 
@@ -156,6 +177,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synthesize.add_argument("--dataset-name", default="synthetic", help="name stored in every row")
     synthesize.set_defaults(run=_synthesize)
+
+    from .benchmarks import FORMAT_MODULES
+    from .benchmarks.conversion import DEFAULT_SHARD_SIZE, DEFAULT_STAND_IN_SAMPLES
+
+    names = ", ".join(FORMAT_MODULES)
+    convert_benchmark = commands.add_parser(
+        "convert-benchmark", help="a benchmark's official files -> EHPS dataset with its ground truth (Hub layout)"
+    )
+    convert_benchmark.add_argument("name", help=f"benchmark: {names}")
+    convert_benchmark.add_argument("source_dir", help="the benchmark folder as the original evaluation reads it")
+    convert_benchmark.add_argument("out_dir", help="dataset directory to write (README.md + data/); reruns resume")
+    convert_benchmark.add_argument(
+        "--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help=f"rows per shard (default: {DEFAULT_SHARD_SIZE})"
+    )
+    convert_benchmark.set_defaults(run=_convert_benchmark)
+
+    synthesize_benchmark = commands.add_parser(
+        "synthesize-benchmark", help="a small synthetic stand-in of a benchmark, in its official file layout"
+    )
+    synthesize_benchmark.add_argument("name", help=f"benchmark: {names}")
+    synthesize_benchmark.add_argument("out_dir", help="folder to write (must not exist, or be empty)")
+    synthesize_benchmark.add_argument(
+        "--num-samples", type=int, default=DEFAULT_STAND_IN_SAMPLES,
+        help=f"frames to render (default: {DEFAULT_STAND_IN_SAMPLES})",
+    )  # fmt: skip
+    synthesize_benchmark.add_argument("--seed", type=int, default=0, help="seed (same seed, same files; default: 0)")
+    synthesize_benchmark.add_argument(
+        "--body-model", help="folder with smplx/ (and smpl/) body models (default: the synthetic body model, cached)"
+    )
+    synthesize_benchmark.set_defaults(run=_synthesize_benchmark)
 
     push = commands.add_parser("push", help="upload a converted directory to a Hub dataset repo")
     push.add_argument("out_dir")
