@@ -53,7 +53,6 @@ CROP_FOLDER = "3840x2160/validation_crop"
 FRAME_SIZE = (2160, 3840)  # (height, width) of the images the annotation's pixels refer to
 CROP_SIZE = (512, 384)  # (height, width) of OSX's person crops
 CROP_BOX_RATIO = 1.25  # OSX affine_transform.py: the box, at aspect 0.75, enlarged 1.25x
-DATASET_NAME = "agora"
 SPLIT = "validation"
 
 EXTRA_FEATURES = {"smplx_vertices": Array2D((NUM_VERTICES, 3), "float32")}
@@ -112,11 +111,7 @@ def _row(image_path: str, image_bytes: bytes, annotation: dict, image_to_crop: n
         width, height = image.size
     boxes = {part: _crop_box(annotation[f"{part}_bbox"], image_to_crop, (height, width)) for part in ("lhand", "rhand", "face")}
     zeros3 = np.zeros(3, np.float32)
-    annotation_id = int(annotation["id"])
     return {
-        "sample_id": f"{DATASET_NAME}/{SPLIT}/{annotation_id:08d}",
-        "dataset_name": DATASET_NAME,
-        "source_index": annotation_id,
         "image": {"bytes": image_bytes, "path": image_path},
         "image_path": image_path,
         "image_height": height,

@@ -32,7 +32,6 @@ from .stand_in_people import pose_stand_in_people
 
 HUMANDATA_FILE = "preprocessed_datasets/egobody_egocentric_test_230425_043_fix_betas.npz"
 IMAGE_FOLDER = "EgoBody"
-DATASET_NAME = "egobody_egoset"
 SPLIT = "test"
 
 
@@ -57,9 +56,6 @@ def read_rows(source_dir: Path):
             width, height = image.size
         yield {
             **{name: values[row] for name, values in parsed.columns.items()},
-            "sample_id": f"{DATASET_NAME}/{SPLIT}/{int(row):08d}",
-            "dataset_name": DATASET_NAME,
-            "source_index": int(row),
             "image": {"bytes": image_bytes, "path": image_path},
             "image_path": image_path,
             "image_height": height,

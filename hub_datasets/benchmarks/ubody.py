@@ -53,7 +53,6 @@ TEST_SAMPLE_INTERVAL = 100
 SPLIT_FILE = "splits/intra_scene_test_list.npy"
 KEYPOINT_FILE = "keypoint_annotation.json"
 SMPLX_FILE = "smplx_annotation.json"
-DATASET_NAME = "ubody"
 SPLIT = "test"
 
 _HAND_NAMES = ("wrist", "thumb1", "thumb2", "thumb3", "thumb", "index1", "index2", "index3", "index", "middle1",
@@ -162,11 +161,7 @@ def _row(scene: str, image_path: str, image_bytes: bytes, annotation: dict, fit:
     lhand_box, lhand_box_valid = _box(annotation.get("lefthand_box"), annotation["lefthand_valid"])
     rhand_box, rhand_box_valid = _box(annotation.get("righthand_box"), annotation["righthand_valid"])
     face_box, face_box_valid = _face_box(keypoints[_KEYPOINT_INDICES["face_kpts"]], annotation["face_valid"])
-    annotation_id = int(annotation["id"])
     return {
-        "sample_id": f"{DATASET_NAME}/{SPLIT}/{scene}/{annotation_id:08d}",
-        "dataset_name": DATASET_NAME,
-        "source_index": annotation_id,
         "image": {"bytes": image_bytes, "path": image_path},
         "image_path": image_path,
         "image_height": height,
