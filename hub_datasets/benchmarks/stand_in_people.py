@@ -59,6 +59,17 @@ class StandInPeople:
         self.vertices[person] += offset
         self.joints[person] += offset
 
+    def set_camera(self, image: int, focal_length, principal_point) -> None:
+        """Give image ``image`` another camera and place its people anew for it (same drawn places in pixels)."""
+        scene: SyntheticScene = self.scenes[image]
+        scene.focal_length = np.asarray(focal_length, np.float64)
+        scene.principal_point = np.asarray(principal_point, np.float64)
+        people = self.people_of_image(image)
+        old = self.parameters["transl"][people]
+        transl = place_people(self.vertices[people] - old[:, None], [scene], self.image_size)
+        for person, offset in zip(people, transl - old):
+            self.move(person, offset)
+
     def render(self, image: int, focal_length=None, principal_point=None, image_size=None) -> np.ndarray:
         """(H, W, 3) uint8: the people of ``image`` over its procedural background, through the scene's camera or
         the one given (e.g. a crop's camera, with ``image_size`` the crop's size)."""
@@ -75,7 +86,11 @@ class StandInPeople:
 
 
 def pose_stand_in_people(
-    seed: int, people_per_image: Sequence[int], image_size: Sequence[int], body_model_dir, genders=("neutral",)
+    seed: int,
+    people_per_image: Sequence[int],
+    image_size: Sequence[int],
+    body_model_dir,
+    genders=("neutral",),
 ) -> StandInPeople:
     """Random people (``synthetic.sample_scene``), posed by the body model and placed in view of each image's camera.
 

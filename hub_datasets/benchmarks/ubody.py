@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 
-from smplest_hf.models.smplest_x.cropping import clip_boxes_xywh
+from smplest_hf.models.smplest_x.configuration_smplest_x import SmplestXConfig
+from smplest_hf.models.smplest_x.cropping import BODY_INPUT_SIZE, clip_boxes_xywh, expand_boxes_to_aspect
 from smplest_hf.models.smplest_x.smplx_layout import SMPLX_OUTPUT_JOINT_NAMES
 
 from ..schema import NUM_KEYPOINTS
@@ -50,6 +51,7 @@ from .stand_in_people import pose_stand_in_people
 
 TEST_SAMPLE_INTERVAL = 100
 """SMPLer-X's ``test_sample_interval``: every 100th annotation of a scene is a test candidate."""
+TEST_BBOX_RATIO = 1.25  # the person crop's enlargement (the registry entry's bbox_ratio)
 SPLIT_FILE = "splits/intra_scene_test_list.npy"
 KEYPOINT_FILE = "keypoint_annotation.json"
 SMPLX_FILE = "smplx_annotation.json"
@@ -211,13 +213,23 @@ def write_stand_in(out_dir, num_samples: int, seed: int, body_model_dir) -> None
     test video; the first with no left-hand annotation, the second with its right hand and face marked invalid by
     the fit, the third half out of the frame) and one per rule of ``STAND_IN_DROPPED``. A candidate's frame shows it
     and a second person, annotated just before it; the other annotations are placeholders (zero keypoints) whose
-    frames are not written, as the selection never reaches them. Fits are neutral (``gender`` neutral).
+    frames are not written, as the selection never reaches them. Fits are neutral (``gender`` neutral), each with
+    its frame's camera as ``cam_param``: the camera the evaluator's in-image test assumes (the model's virtual crop
+    camera on the candidate's 1.25x box), so a fully visible candidate keeps its points in that test; the third,
+    moved half out of the frame afterwards, loses them all there (its box no longer matches the camera), and the
+    evaluator skips it for the vertex errors, as the original does.
     """
     out_dir = Path(out_dir)
     kinds = ["kept"] * num_samples + list(STAND_IN_DROPPED)
     # Image k shows candidate k (its second person) and a companion.
     people = pose_stand_in_people(seed, [2] * len(kinds), STAND_IN_IMAGE_SIZE, body_model_dir)
-    if num_samples >= 3:  # the third kept person's box centre moves to the frame's left edge: half of it leaves
+    for image in range(len(kinds)):
+        # The model's virtual crop camera on the candidate's 1.25x box, as an image camera.
+        box = _box_of(people, people.people_of_image(image)[1])
+        crop = expand_boxes_to_aspect(clip_boxes_xywh([box], STAND_IN_IMAGE_SIZE)[0], ratio=TEST_BBOX_RATIO)[0]
+        focal = np.asarray(SmplestXConfig.focal_length) * crop[2:] / np.asarray(BODY_INPUT_SIZE[::-1])
+        people.set_camera(image, focal, crop[:2] + crop[2:] / 2)
+    if num_samples >= 3:  # the third kept person's box centre moves onto the frame's left edge
         person = people.people_of_image(2)[1]
         pixels = _project(people, person)[:, 0]
         shift = -(pixels.min() + pixels.max()) / 2
@@ -276,6 +288,15 @@ def _project(people, person: int) -> np.ndarray:
     return points[:, :2] / points[:, 2:] * scene.focal_length + scene.principal_point
 
 
+def _box_of(people, person: int) -> list:
+    """xywh box of the person's projected mesh, clipped to the frame."""
+    height, width = people.image_size
+    vertices = _project(people, person)
+    lower = np.clip(vertices.min(axis=0), 0, [width - 1, height - 1])
+    upper = np.clip(vertices.max(axis=0), 0, [width - 1, height - 1])
+    return [*lower.tolist(), *(upper - lower).tolist()]
+
+
 def _annotation(people, person: int, image_id: int) -> dict:
     """A COCO-WholeBody annotation of a stand-in person: keypoints projected from its joints (score 1 inside the
     frame, 0 outside), the box of its projected mesh clipped to the frame, hand boxes from the hand points."""
@@ -285,12 +306,9 @@ def _annotation(people, person: int, image_id: int) -> dict:
     pixels = joints[:, :2] / joints[:, 2:] * scene.focal_length + scene.principal_point
     inside = (pixels[:, 0] >= 0) & (pixels[:, 0] <= width - 1) & (pixels[:, 1] >= 0) & (pixels[:, 1] <= height - 1)
     keypoints = np.concatenate((pixels, inside[:, None]), axis=1)
-    vertices = _project(people, person)
-    lower = np.clip(vertices.min(axis=0), 0, [width - 1, height - 1])
-    upper = np.clip(vertices.max(axis=0), 0, [width - 1, height - 1])
     annotation = {
         "image_id": image_id, "category_id": 1,
-        "bbox": [*lower.tolist(), *(upper - lower).tolist()],
+        "bbox": _box_of(people, person),
         "iscrowd": 0, "valid_label": 1,
         "num_keypoints": int(inside[_KEYPOINT_INDICES["keypoints"]].sum()),
     }  # fmt: skip
