@@ -266,3 +266,144 @@ def test_egobody_rows_are_the_file_rows_without_nan_keypoints(stand_ins):
                             ("smplx_expression", "expression")):  # fmt: skip
             np.testing.assert_array_equal(row[column], smplx[key][index], err_msg=column)
         np.testing.assert_array_equal(row["keypoints_3d"], content["keypoints3d_smplx"][index, :144])
+
+
+# ============================================================================== converted and evaluated
+DEMO_MODEL_DIR = Path(__file__).resolve().parents[1] / "smplest_hf" / "demo_model"
+
+
+@pytest.fixture(scope="module")
+def evaluated(stand_ins, tmp_path_factory, synthetic_body_model_dir):
+    """The demo model evaluated on each converted stand-in: {name: BenchmarkResult}."""
+    import datasets
+
+    from hub_datasets.benchmarks.conversion import convert_benchmark
+    from smplest_hf.evaluation import evaluate
+
+    root = tmp_path_factory.mktemp("converted")
+    with pytest.MonkeyPatch.context() as patch:  # a datasets cache of this module's own, never a stale one
+        patch.setattr(datasets.config, "HF_DATASETS_CACHE", root / "datasets_cache")
+        specs = [f"{name}={convert_benchmark(name, folder, root / name).out_dir}" for name, folder in stand_ins.items()]
+        report = evaluate(str(DEMO_MODEL_DIR), specs, body_model_dir=synthetic_body_model_dir, batch_size=2, progress=False)
+    return {result.name: result for result in report.benchmarks}
+
+
+class IndependentPve:
+    """PVE (all) of the demo model, one sample at a time: the crop of the person box, the model's mesh, pelvis
+    alignment with row 0 of the neutral SMPL-X joint regressor (read from the file), optionally in-image points."""
+
+    def __init__(self, body_model_dir):
+        from smplest_hf import SmplestXForHumanMeshRecovery, SmplestXImageProcessor
+        from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
+
+        self.model = SmplestXForHumanMeshRecovery.from_pretrained(DEMO_MODEL_DIR, body_model_dir=body_model_dir).eval()
+        self.processor = SmplestXImageProcessor.from_pretrained(DEMO_MODEL_DIR)
+        self.neutral = SmplxBodyModel.from_directory(body_model_dir, "neutral")
+        with np.load(Path(body_model_dir) / "smplx" / "SMPLX_NEUTRAL.npz") as files:
+            self.pelvis = files["J_regressor"][0].astype(np.float64)
+        self.errors = []
+
+    def neutral_mesh(self, pose: dict, betas, lhand_valid, rhand_valid, face_valid) -> np.ndarray:
+        """(V, 3) neutral SMPL-X mesh, SMPLer-X's rules: betas zeroed if any |beta| > 3, a missing hand at the mean
+        pose, a missing face with zero jaw and expression."""
+        import torch
+
+        betas = np.asarray(betas, np.float32)
+        betas = np.zeros_like(betas) if np.abs(betas).max() > 3 else betas
+
+        def tensor(value, keep=True):
+            return torch.tensor(np.asarray(value, np.float32).reshape(1, -1) * keep)
+
+        with torch.no_grad():
+            return self.neutral(
+                global_orient=tensor(pose["global_orient"]), body_pose=tensor(pose["body_pose"]).reshape(1, 21, 3),
+                left_hand_pose=tensor(pose["left_hand_pose"], lhand_valid).reshape(1, 15, 3),
+                right_hand_pose=tensor(pose["right_hand_pose"], rhand_valid).reshape(1, 15, 3),
+                jaw_pose=tensor(pose["jaw_pose"], face_valid), betas=tensor(betas),
+                expression=tensor(pose["expression"], face_valid), transl=tensor(pose["transl"]),
+            ).vertices[0].double().numpy()  # fmt: skip
+
+    def add(self, image_bytes: bytes, box, bbox_ratio: float, target: np.ndarray, in_image: bool = False) -> None:
+        import io
+
+        import torch
+
+        picture = Image.open(io.BytesIO(image_bytes)).convert("RGB")
+        inputs = self.processor([picture], boxes=[[list(box)]], bbox_ratio=bbox_ratio, return_tensors="pt")
+        with torch.no_grad():
+            predicted = self.model(inputs["pixel_values"]).vertices[0].double().numpy()
+        valid = self.in_image(target, inputs["processed_boxes"][0].numpy(), picture.size) if in_image else None
+        error = np.linalg.norm((predicted - self.pelvis @ predicted) - (target - self.pelvis @ target), axis=1)
+        if valid is None:
+            self.errors.append(error.mean() * 1000)
+        elif valid.any():
+            self.errors.append(error[valid].mean() * 1000)
+
+    def in_image(self, points: np.ndarray, box: np.ndarray, image_size) -> np.ndarray:
+        """UBody's test: the point through the virtual crop camera, scaled to the crop, mapped into the image."""
+        config = self.model.config
+        (fx, fy), (cx, cy) = config.focal_length, config.principal_point
+        (body_height, body_width), (crop_height, crop_width) = config.input_body_size, config.input_image_size
+        x = (points[:, 0] / (points[:, 2] + 1e-4) * fx + cx) * crop_width / body_width
+        y = (points[:, 1] / (points[:, 2] + 1e-4) * fy + cy) * crop_height / body_height
+        image_x, image_y = box[0] + x * box[2] / crop_width, box[1] + y * box[3] / crop_height
+        width, height = image_size
+        return (image_x > 0) & (image_x < width) & (image_y > 0) & (image_y < height)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.errors))
+
+
+def test_agora_converted_and_evaluated_pve_matches_an_independent_computation(stand_ins, evaluated, synthetic_body_model_dir):
+    folder = stand_ins["agora_val"]
+    annotation_file = json.loads((folder / "AGORA_validation.json").read_text())
+    images = {image["id"]: image for image in annotation_file["images"]}
+    reference = IndependentPve(synthetic_body_model_dir)
+    for annotation in annotation_file["annotations"]:
+        crop = agora_crop(folder, images, annotation)
+        if annotation["is_valid"] and crop.with_suffix(".json").exists():
+            target = np.asarray(json.loads((folder / annotation["smplx_verts_path"]).read_text()), np.float64)
+            reference.add(crop.read_bytes(), [0, 0, 384, 512], 1.0, target)
+    result = evaluated["agora_val"]
+    assert result.num_samples == len(reference.errors) == AGORA_SAMPLES
+    assert result.primary_metric == "pve_all"
+    assert result.primary_error == pytest.approx(reference.mean, rel=1e-4)
+
+
+def test_ubody_converted_and_evaluated_pve_matches_an_independent_computation(stand_ins, evaluated, synthetic_body_model_dir):
+    reference = IndependentPve(synthetic_body_model_dir)
+    selected, _ = ubody_selection(stand_ins["ubody"])
+    for _, annotation, fit, frame in selected:
+        parameters = fit["smplx_param"]
+        pose = {"global_orient": parameters["root_pose"], "body_pose": parameters["body_pose"],
+                "left_hand_pose": parameters["lhand_pose"], "right_hand_pose": parameters["rhand_pose"],
+                "jaw_pose": parameters["jaw_pose"], "expression": parameters["expr"], "transl": parameters["trans"]}  # fmt: skip
+        target = reference.neutral_mesh(
+            pose, parameters["shape"], parameters.get("lhand_valid", annotation["lefthand_valid"]),
+            parameters.get("rhand_valid", annotation["righthand_valid"]), parameters.get("face_valid", annotation["face_valid"]),
+        )  # fmt: skip
+        reference.add(frame.read_bytes(), annotation["bbox"], 1.25, target, in_image=True)
+    result = evaluated["ubody"]
+    assert result.num_samples == UBODY_SAMPLES and result.primary_metric == "pve_all"
+    # The person moved half out of its frame has no point in view of the evaluator's camera: skipped, as the original.
+    assert result.counts["pve_all"] == len(reference.errors) == UBODY_SAMPLES - 1
+    assert result.primary_error == pytest.approx(reference.mean, rel=1e-4)
+
+
+def test_egobody_converted_and_evaluated_pve_matches_an_independent_computation(stand_ins, evaluated, synthetic_body_model_dir):
+    folder = stand_ins["egobody_egoset"]
+    content = np.load(folder / EGOBODY_FILE, allow_pickle=True)
+    smplx = content["smplx"].item()
+    reference = IndependentPve(synthetic_body_model_dir)
+    for index in np.flatnonzero(~np.isnan(content["keypoints3d_smplx"][:, :144]).any(axis=(1, 2))):
+        pose = {key: smplx[key][index] for key in ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose",
+                                                   "jaw_pose", "expression", "transl")}  # fmt: skip
+        # A hand pose of all zeros is "not annotated" in HumanData (the mean hand either way).
+        hands = [bool(np.any(smplx[key][index])) for key in ("left_hand_pose", "right_hand_pose")]
+        target = reference.neutral_mesh(pose, smplx["betas_neutral"][index], *hands, True)
+        image = (folder / "EgoBody" / str(content["image_path"][index])).read_bytes()
+        reference.add(image, content["bbox_xywh"][index, :4], 1.2 * 0.833, target)
+    result = evaluated["egobody_egoset"]
+    assert result.num_samples == len(reference.errors) == EGOBODY_SAMPLES
+    assert result.primary_error == pytest.approx(reference.mean, rel=1e-4)
