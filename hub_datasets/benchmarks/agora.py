@@ -43,8 +43,8 @@ from smplest_hf.models.smplest_x.cropping import (
 )
 from smplest_hf.models.smplest_x.smplx_layout import SMPLX_OUTPUT_JOINT_NAMES
 
-from ..schema import NUM_KEYPOINTS
 from ..synthetic import available_genders
+from .conversion import ehps_row_defaults
 from .format import BenchmarkFormat
 from .stand_in_people import pose_stand_in_people
 
@@ -109,37 +109,29 @@ def _crop_box(box, image_to_crop: np.ndarray, crop_size) -> tuple:
 def _row(image_path: str, image_bytes: bytes, annotation: dict, image_to_crop: np.ndarray, vertices) -> dict:
     with PILImage.open(io.BytesIO(image_bytes)) as image:
         width, height = image.size
-    boxes = {part: _crop_box(annotation[f"{part}_bbox"], image_to_crop, (height, width)) for part in ("lhand", "rhand", "face")}
-    zeros3 = np.zeros(3, np.float32)
-    return {
-        "image": {"bytes": image_bytes, "path": image_path},
-        "image_path": image_path,
-        "image_height": height,
-        "image_width": width,
-        "bbox_xywh": np.array([0, 0, width, height], np.float32),  # the whole crop, as the original
-        **{f"{part}_bbox_xywh": box for part, (box, _) in boxes.items()},
-        **{f"{part}_bbox_valid": valid for part, (_, valid) in boxes.items()},
-        "gender": annotation["gender"],
-        "smplx_valid": False, "smplx_body_valid": False, "smplx_lhand_valid": False, "smplx_rhand_valid": False,
-        "smplx_face_valid": False, "smplx_eyes_valid": False, "smplx_betas_valid": False, "smplx_transl_valid": False,
-        "smplx_global_orient": zeros3, "smplx_body_pose": np.zeros((21, 3), np.float32),
-        "smplx_left_hand_pose": np.zeros((15, 3), np.float32), "smplx_right_hand_pose": np.zeros((15, 3), np.float32),
-        "smplx_flat_hand_mean": False, "smplx_jaw_pose": zeros3, "smplx_leye_pose": zeros3, "smplx_reye_pose": zeros3,
-        "smplx_betas": np.zeros(0, np.float32), "smplx_num_betas": 0, "smplx_betas_neutral": np.zeros(0, np.float32),
-        "smplx_expression": np.zeros(0, np.float32), "smplx_num_expression": 0, "smplx_transl": zeros3,
-        "keypoints_2d": np.zeros((NUM_KEYPOINTS, 3), np.float32), "keypoints_2d_valid": False,
-        "keypoints_3d": np.zeros((NUM_KEYPOINTS, 4), np.float32), "keypoints_3d_valid": False,
-        "camera_intrinsics_valid": False, "focal_length": np.zeros(2, np.float32),
-        "principal_point": np.zeros(2, np.float32),
-        "camera_extrinsics_valid": False, "camera_rotation": np.zeros((3, 3), np.float32), "camera_translation": zeros3,
-        "smplx_vertices": vertices,
-    }  # fmt: skip
+    boxes = {
+        part: _crop_box(annotation[f"{part}_bbox"], image_to_crop, (height, width)) for part in ("lhand", "rhand", "face")
+    }
+    row = ehps_row_defaults()  # no SMPL-X parameters, keypoints or camera: the ground truth is the mesh
+    row.update(
+        image={"bytes": image_bytes, "path": image_path},
+        image_path=image_path,
+        image_height=height,
+        image_width=width,
+        bbox_xywh=np.array([0, 0, width, height], np.float32),  # the whole crop, as the original
+        gender=annotation["gender"],
+        smplx_vertices=vertices,
+    )
+    for part, (box, valid) in boxes.items():
+        row[f"{part}_bbox_xywh"], row[f"{part}_bbox_valid"] = box, valid
+    return row
 
 
 # ============================================================================================ stand-in
 NUM_AGORA_JOINTS = 127  # AGORA's joints: SMPL-X's output joints without the face contour
 _HAND_JOINTS = {
-    side: [SMPLX_OUTPUT_JOINT_NAMES.index(f"{side}_{finger}{number}") for finger in ("index", "middle", "pinky", "ring", "thumb") for number in (1, 2, 3)]
+    side: [SMPLX_OUTPUT_JOINT_NAMES.index(f"{side}_{finger}{number}")
+           for finger in ("index", "middle", "pinky", "ring", "thumb") for number in (1, 2, 3)]
     + [SMPLX_OUTPUT_JOINT_NAMES.index(f"{side}_{finger}") for finger in ("thumb", "index", "middle", "ring", "pinky")]
     for side in ("left", "right")
 }  # fmt: skip

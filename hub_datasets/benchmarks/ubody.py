@@ -46,6 +46,7 @@ from smplest_hf.models.smplest_x.cropping import BODY_INPUT_SIZE, clip_boxes_xyw
 from smplest_hf.models.smplest_x.smplx_layout import SMPLX_OUTPUT_JOINT_NAMES
 
 from ..schema import NUM_KEYPOINTS
+from .conversion import ehps_row_defaults
 from .format import BenchmarkFormat
 from .stand_in_people import pose_stand_in_people
 
@@ -70,7 +71,9 @@ UBODY_KEYPOINT_PARTS = {
     "righthand_kpts": tuple(f"right_{name}" for name in _HAND_NAMES),
 }  # fmt: skip
 """COCO-WholeBody keypoint fields of a UBody annotation -> the ``smplx_144`` joint name of each of their points."""
-_KEYPOINT_INDICES = {part: np.array([SMPLX_OUTPUT_JOINT_NAMES.index(n) for n in names]) for part, names in UBODY_KEYPOINT_PARTS.items()}  # fmt: skip
+_KEYPOINT_INDICES = {
+    part: np.array([SMPLX_OUTPUT_JOINT_NAMES.index(name) for name in names]) for part, names in UBODY_KEYPOINT_PARTS.items()
+}
 
 
 def video_of(file_name: str) -> str:
@@ -159,42 +162,33 @@ def _row(scene: str, image_path: str, image_bytes: bytes, annotation: dict, fit:
     keypoints = _keypoints(annotation)
     betas = np.asarray(parameters["shape"], np.float32).reshape(-1)
     expression = np.asarray(parameters["expr"], np.float32).reshape(-1)
-    zeros3 = np.zeros(3, np.float32)
     lhand_box, lhand_box_valid = _box(annotation.get("lefthand_box"), annotation["lefthand_valid"])
     rhand_box, rhand_box_valid = _box(annotation.get("righthand_box"), annotation["righthand_valid"])
     face_box, face_box_valid = _face_box(keypoints[_KEYPOINT_INDICES["face_kpts"]], annotation["face_valid"])
-    return {
-        "image": {"bytes": image_bytes, "path": image_path},
-        "image_path": image_path,
-        "image_height": height,
-        "image_width": width,
-        "bbox_xywh": np.asarray(annotation["bbox"], np.float32),
-        "lhand_bbox_xywh": lhand_box, "lhand_bbox_valid": lhand_box_valid,
-        "rhand_bbox_xywh": rhand_box, "rhand_bbox_valid": rhand_box_valid,
-        "face_bbox_xywh": face_box, "face_bbox_valid": face_box_valid,
-        "gender": "neutral",  # UBody's fits are neutral SMPL-X
-        "smplx_valid": True, "smplx_body_valid": True,
-        "smplx_lhand_valid": lhand_valid, "smplx_rhand_valid": rhand_valid, "smplx_face_valid": face_valid,
-        "smplx_eyes_valid": False, "smplx_betas_valid": True, "smplx_transl_valid": True,
-        "smplx_global_orient": np.asarray(parameters["root_pose"], np.float32).reshape(3),
-        "smplx_body_pose": np.asarray(parameters["body_pose"], np.float32).reshape(21, 3),
-        "smplx_left_hand_pose": np.asarray(parameters["lhand_pose"], np.float32).reshape(15, 3),
-        "smplx_right_hand_pose": np.asarray(parameters["rhand_pose"], np.float32).reshape(15, 3),
-        "smplx_flat_hand_mean": False,
-        "smplx_jaw_pose": np.asarray(parameters["jaw_pose"], np.float32).reshape(3),
-        "smplx_leye_pose": zeros3, "smplx_reye_pose": zeros3,
-        "smplx_betas": betas, "smplx_num_betas": len(betas),
-        "smplx_betas_neutral": np.zeros(0, np.float32),
-        "smplx_expression": expression, "smplx_num_expression": len(expression),
-        "smplx_transl": np.asarray(parameters["trans"], np.float32).reshape(3),
-        "keypoints_2d": keypoints, "keypoints_2d_valid": True,
-        "keypoints_3d": np.zeros((NUM_KEYPOINTS, 4), np.float32), "keypoints_3d_valid": False,
-        "camera_intrinsics_valid": True,
-        "focal_length": np.asarray(camera["focal"], np.float32).reshape(2),
-        "principal_point": np.asarray(camera["princpt"], np.float32).reshape(2),
-        "camera_extrinsics_valid": False,
-        "camera_rotation": np.zeros((3, 3), np.float32), "camera_translation": zeros3,
-    }  # fmt: skip
+    row = ehps_row_defaults()  # eyes, 3D keypoints and camera extrinsics are not annotated
+    row.update(
+        image={"bytes": image_bytes, "path": image_path}, image_path=image_path, image_height=height, image_width=width,
+        bbox_xywh=np.asarray(annotation["bbox"], np.float32),
+        lhand_bbox_xywh=lhand_box, lhand_bbox_valid=lhand_box_valid,
+        rhand_bbox_xywh=rhand_box, rhand_bbox_valid=rhand_box_valid,
+        face_bbox_xywh=face_box, face_bbox_valid=face_box_valid,
+        gender="neutral",  # UBody's fits are neutral SMPL-X
+        smplx_valid=True, smplx_body_valid=True, smplx_betas_valid=True, smplx_transl_valid=True,
+        smplx_lhand_valid=lhand_valid, smplx_rhand_valid=rhand_valid, smplx_face_valid=face_valid,
+        smplx_global_orient=np.asarray(parameters["root_pose"], np.float32).reshape(3),
+        smplx_body_pose=np.asarray(parameters["body_pose"], np.float32).reshape(21, 3),
+        smplx_left_hand_pose=np.asarray(parameters["lhand_pose"], np.float32).reshape(15, 3),
+        smplx_right_hand_pose=np.asarray(parameters["rhand_pose"], np.float32).reshape(15, 3),
+        smplx_jaw_pose=np.asarray(parameters["jaw_pose"], np.float32).reshape(3),
+        smplx_betas=betas, smplx_num_betas=len(betas),
+        smplx_expression=expression, smplx_num_expression=len(expression),
+        smplx_transl=np.asarray(parameters["trans"], np.float32).reshape(3),
+        keypoints_2d=keypoints, keypoints_2d_valid=True,
+        camera_intrinsics_valid=True,
+        focal_length=np.asarray(camera["focal"], np.float32).reshape(2),
+        principal_point=np.asarray(camera["princpt"], np.float32).reshape(2),
+    )  # fmt: skip
+    return row
 
 
 # ============================================================================================ stand-in
@@ -362,7 +356,8 @@ def _placeholder(image_id: int) -> dict:
     """An annotation the test selection never reaches: zero keypoints, a plain box."""
     annotation = {"image_id": image_id, "category_id": 1, "bbox": [10.0, 10.0, 50.0, 100.0], "iscrowd": 0,
                   "valid_label": 1, "num_keypoints": 17, "lefthand_valid": False, "righthand_valid": False,
-                  "face_valid": False, "lefthand_box": [0.0] * 4, "righthand_box": [0.0] * 4, "face_box": [0.0] * 4}  # fmt: skip
+                  "face_valid": False, "lefthand_box": [0.0] * 4, "righthand_box": [0.0] * 4,
+                  "face_box": [0.0] * 4}  # fmt: skip
     for part, indices in _KEYPOINT_INDICES.items():
         annotation[part] = [0] * (3 * len(indices))
     return annotation
