@@ -4,6 +4,7 @@ time); bad input reported before any model pass; the CLI's exit codes and files.
 
 import io
 import json
+import os
 import shutil
 
 import datasets
@@ -489,3 +490,25 @@ def test_model_index_names_a_benchmark_only_for_its_whole_official_test_split(
         assert {entry.dataset_name for entry in report.eval_results()} == {"Synthetic (SX rules)", "MPE: Synthetic (SX rules)"}
     else:
         assert dataset_types == {str(dataset_dir), "mpe-custom-data"}
+
+
+def test_two_local_datasets_of_the_same_name_are_never_read_from_each_others_cache(workspace, synthetic_body_model_dir, tmp_path):
+    """`datasets` caches a local folder under its name: `a/converted` and `b/converted` must still be read apart."""
+    whole = shutil.copytree(workspace["params_dir"], tmp_path / "a" / "converted")
+    part = tmp_path / "b" / "converted"
+    (part / "data").mkdir(parents=True)
+    for readme in whole.glob("README.md"):
+        shutil.copy(readme, part / "README.md")
+    shard = part / "data" / "test-00000-of-00001.parquet"
+    datasets.load_dataset(str(workspace["params_dir"]), split="test").select(range(2)).to_parquet(str(shard))
+    # Same modification time as the other folder's shard (as after a copy or an extraction): what `datasets` keys on.
+    whole_shard = next((whole / "data").glob("test-*.parquet"))
+    os.utime(shard, ns=(whole_shard.stat().st_atime_ns, whole_shard.stat().st_mtime_ns))
+    if shard.name != whole_shard.name:
+        shard.rename(part / "data" / whole_shard.name)
+    counts = []
+    for directory in (whole, part, whole):
+        report = evaluate(str(workspace["model_dir"]), [f"synthetic_sx={directory}"], body_model_dir=synthetic_body_model_dir,
+                          batch_size=4, progress=False)  # fmt: skip
+        counts.append(report.benchmarks[0].num_samples)
+    assert counts == [5, 2, 5]

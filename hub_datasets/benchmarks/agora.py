@@ -34,7 +34,7 @@ import numpy as np
 from datasets import Array2D
 from PIL import Image as PILImage
 
-from smplest_hf.models.smplest_x.body_model import NUM_VERTICES
+from smplest_hf.models.smplest_x.smplx_layout import NUM_SMPLX_VERTICES
 from smplest_hf.models.smplest_x.cropping import (
     apply_affine,
     clip_boxes_xywh,
@@ -55,7 +55,7 @@ CROP_SIZE = (512, 384)  # (height, width) of OSX's person crops
 CROP_BOX_RATIO = 1.25  # OSX affine_transform.py: the box, at aspect 0.75, enlarged 1.25x
 SPLIT = "validation"
 
-EXTRA_FEATURES = {"smplx_vertices": Array2D((NUM_VERTICES, 3), "float32")}
+EXTRA_FEATURES = {"smplx_vertices": Array2D((NUM_SMPLX_VERTICES, 3), "float32")}
 
 
 def crop_name(annotation_image: dict, annotation_id: int) -> str:
@@ -74,10 +74,10 @@ def read_vertices(path: Path) -> np.ndarray:
         vertices = np.asarray(json.loads(path.read_text()), np.float32)
     except (OSError, ValueError) as error:
         raise ValueError(f"AGORA: ground-truth mesh {str(path)!r} is not a readable JSON list ({error}).") from error
-    if vertices.shape != (NUM_VERTICES, 3):
+    if vertices.shape != (NUM_SMPLX_VERTICES, 3):
         raise ValueError(
             f"AGORA: ground-truth mesh {str(path)!r} has shape {vertices.shape}; an SMPL-X mesh is "
-            f"({NUM_VERTICES}, 3) vertices."
+            f"({NUM_SMPLX_VERTICES}, 3) vertices."
         )
     return vertices
 

@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 from datasets import Features
 
+from smplest_hf.evaluation.benchmarks import OFFICIAL_RELEASE_SOURCE as OFFICIAL_RELEASE
+
 from ..card import BENCHMARK_CARD_KEY, STAND_IN_SOURCE as SYNTHETIC_STAND_IN, write_dataset_card
 from ..schema import EHPS_FEATURES, NUM_KEYPOINTS, SMPLX_PARAMETER_SHAPES
 from ..sharding import ShardRows, number_of_shards, shard_bounds, write_shards
@@ -47,7 +49,6 @@ from .format import BenchmarkFormat
 
 STAND_IN_MARKER = "SYNTHETIC_STAND_IN.json"
 """Written by ``synthesize_benchmark`` into every stand-in: conversion records such a source as synthetic."""
-OFFICIAL_RELEASE = "official release"
 DEFAULT_SHARD_SIZE = 1000  # rows per shard
 DEFAULT_STAND_IN_SAMPLES = 8
 _MAX_NAMED_MISSING = 20  # a whole missing image tree is named by its folders; beyond this, counted

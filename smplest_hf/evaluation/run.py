@@ -371,6 +371,8 @@ def _plan(benchmark: Benchmark, body_model_dir: Path, streaming: bool, max_sampl
             f"set is licensed). Convert it to the EHPS schema (python -m hub_datasets convert-humandata ...) and "
             f"pass its directory or repo id as '{benchmark.name}=PATH'."
         )
+    if Path(benchmark.dataset).is_dir():
+        cache_dir = _local_dataset_cache(Path(benchmark.dataset), cache_dir)
     try:
         dataset = datasets.load_dataset(
             benchmark.dataset, name=benchmark.config, split=benchmark.split, streaming=streaming, cache_dir=cache_dir
@@ -420,6 +422,28 @@ def _plan(benchmark: Benchmark, body_model_dir: Path, streaming: bool, max_sampl
     if benchmark.gender == "per_sample":
         _check_gender_files(dataset, where, body_model_dir, smpl=benchmark.ground_truth == "smpl_params")
     return _BenchmarkPlan(benchmark, dataset, num_skipped, whole_split)
+
+
+def _local_dataset_cache(directory: Path, cache_dir) -> str:
+    """A cache folder of its own for a local dataset directory.
+
+    `datasets` names the Arrow cache of a local folder after the folder's name and a hash that does not tell apart
+    two folders of the same name and layout (e.g. `ehf/converted` and `3dpw/converted`): the second would silently
+    be evaluated on the first one's cached rows. The folder's resolved path and its files' sizes and modification
+    times key the cache instead, so a changed or another folder is never read from a stale cache.
+    """
+    import hashlib
+
+    import datasets
+
+    directory = directory.resolve()
+    fingerprint = hashlib.sha256(str(directory).encode())
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            status = path.stat()
+            fingerprint.update(f"{path.relative_to(directory)}|{status.st_size}|{status.st_mtime_ns}".encode())
+    base = Path(cache_dir) if cache_dir is not None else Path(datasets.config.HF_DATASETS_CACHE)
+    return str(base / "smplest_x_local_datasets" / fingerprint.hexdigest()[:20])
 
 
 def _provenance(benchmark: Benchmark):
