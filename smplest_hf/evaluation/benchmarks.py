@@ -10,7 +10,7 @@ handling, or stored vertices), the crop's box ratio, the test subsampling and it
 
 **Datasets are placeholders.** The test sets are licensed, so no public Hub copy exists: every entry names a
 placeholder repo id under :data:`PLACEHOLDER_NAMESPACE` (``placeholder=True``). Convert the data yourself
-(``python -m hub_datasets convert-humandata ...``) and pass its directory or your private repo id, as
+(``python -m hub_datasets convert-benchmark NAME SOURCE_DIR OUT_DIR`` for the papers' five, ``convert-humandata`` for HumanData files) and pass its directory or your private repo id, as
 ``"ubody=/data/ubody_ehps"`` on the command line or ``get_benchmark("ubody").with_dataset(path)`` in Python.
 
 Register your own benchmark (e.g. a synthetic one) and it is evaluated like the built-in ones::

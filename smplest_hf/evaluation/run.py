@@ -368,7 +368,8 @@ def _plan(benchmark: Benchmark, body_model_dir: Path, streaming: bool, max_sampl
     if benchmark.placeholder:
         raise ValueError(
             f"Benchmark {benchmark.name!r} has no public dataset ({benchmark.dataset!r} is a placeholder: the test "
-            f"set is licensed). Convert it to the EHPS schema (python -m hub_datasets convert-humandata ...) and "
+            f"set is licensed). Convert it (python -m hub_datasets convert-benchmark NAME SOURCE_DIR OUT_DIR for the "
+            f"papers' five benchmarks, convert-humandata for HumanData test files; see docs/results.md) and "
             f"pass its directory or repo id as '{benchmark.name}=PATH'."
         )
     if Path(benchmark.dataset).is_dir():
