@@ -208,29 +208,47 @@ def _make_hidden_folder(parent: Path, prefix: str) -> Path:
 
 def _swap_into_place(staging: Path, output_dir: Path) -> None:
     """Rename `staging` to `output_dir`; an existing non-empty `output_dir` is renamed aside first and removed
-    after. SIGINT/SIGTERM are held back meanwhile (delivered after: the run is then complete)."""
-    import signal
-
-    can_hold = hasattr(signal, "pthread_sigmask")
-    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, []) if can_hold else None
-    try:
-        if can_hold:
-            signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, name) for name in _HELD_SIGNALS])
+    after. SIGINT/SIGTERM are held back meanwhile and delivered after: the run is then complete."""
+    with _signals_held():
         if output_dir.is_dir() and any(output_dir.iterdir()):
             old = _make_hidden_folder(output_dir.parent, f"{STAGING_PREFIX}{output_dir.name}_old_")
             os.replace(output_dir, old)  # onto the new empty folder: an atomic rename
-            _pause_for_tests(PAUSE_DURING_COMMIT_VARIABLE)
             try:
+                _pause_for_tests(PAUSE_DURING_COMMIT_VARIABLE)
                 os.rename(staging, output_dir)
             except BaseException:
                 os.replace(old, output_dir)  # put the old folder back
                 raise
-            shutil.rmtree(old, ignore_errors=True)  # before the signals come: nothing may be left behind
+            shutil.rmtree(old, ignore_errors=True)  # before the held signals come: nothing may be left behind
         else:
             os.replace(staging, output_dir)  # an empty folder is replaced, a missing one created
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM received during the block are recorded and raised again after it (their own handlers
+    run then). Python handlers, not a signal mask: a mask holds back only the calling thread's signals, and
+    the kernel may hand a signal to any thread (torch's, tqdm's). Only the main thread can set handlers; in
+    other threads the block runs unprotected."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = {}
+    try:
+        for name in _HELD_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, lambda number, frame: received.append(number))
+        yield
     finally:
-        if can_hold:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)  # held signals are delivered now
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(received):
+            signal.raise_signal(number)
 
 
 def _pause_for_tests(variable: str) -> None:
