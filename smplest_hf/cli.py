@@ -1,17 +1,45 @@
 """`smplest-x` command line: one entry point, one small function per subcommand.
 
-Errors a user can fix (bad paths, malformed files, wrong arguments) are printed as one line on stderr with a
-non-zero exit code; a traceback means a bug in smplest_hf.
+Errors a user can fix (bad paths, malformed files, wrong arguments) are printed as one line on stderr; a
+traceback means a bug in smplest_hf. Exit statuses follow `exit_codes` (0 ok, 1 bug, 2 bad input, 3 some inputs
+skipped, 130 SIGINT, 143 SIGTERM). SIGTERM is turned into an exception like Ctrl-C's KeyboardInterrupt, so a
+run stopped either way removes its staging folder and leaves the output folder as it was.
 """
 
 import argparse
+import contextlib
+import signal
 import sys
 import time
 from pathlib import Path
 
+from . import exit_codes
+
+# A library error longer than this (e.g. torch's list of every mismatched weight) is cut, to stay one line.
+_MAX_MESSAGE_CHARS = 600
+
 
 class CliError(Exception):
     """An error worth one line to the user, not a traceback."""
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread as KeyboardInterrupt is for SIGINT (so `finally` blocks clean up)."""
+
+
+@contextlib.contextmanager
+def _loading(what: str):
+    """Any error while loading a user's `what` (truncated weights, wrong shapes, a bad config value, ...) -> one
+    CliError line naming it. Interruptions pass through."""
+    try:
+        yield
+    except CliError:
+        raise
+    except Exception as error:  # noqa: BLE001 - third-party loaders raise anything; the message names the type
+        message = " ".join(str(error).split()) or "no details"
+        if len(message) > _MAX_MESSAGE_CHARS:
+            message = message[:_MAX_MESSAGE_CHARS] + " ..."
+        raise CliError(f"{what} could not be loaded ({type(error).__name__}: {message}).") from None
 
 
 def _make_synthetic_body_model(args) -> int:
@@ -39,7 +67,8 @@ def _demo(args) -> int:
     body_model = args.body_model or cached_synthetic_body_model_dir()
     infer_args = build_parser().parse_args(
         ["infer", str(samples), str(args.output_dir), "--model", str(model), "--body-model", str(body_model),
-         "--boxes", str(samples / "boxes.json"), "--device", args.device or "cpu"]
+         "--boxes", str(samples / "boxes.json"), "--device", args.device or "cpu",
+         *(["--overwrite"] if args.overwrite else [])]
     )  # fmt: skip
     status = _infer(infer_args)
     print(f"Demo results (overlays, meshes, .glb scenes, SMPL-X parameters, keypoints) are in {args.output_dir}/.")
@@ -83,30 +112,62 @@ def _infer(args) -> int:
 
     from .inference.camera_placement import CameraSpec
     from .export.results import parse_output_kinds
-    from .inference.image_files import collect_image_files, infer_image_files, read_boxes_file
+    from .inference.image_files import collect_image_files, infer_image_files, keep_usable, read_boxes_file
     from .inference.image_io import check_image_file, read_focal_length_35mm
     from .video.video_io import is_video_path
 
-    if is_video_path(args.input):
+    if is_video_path(args.input) and not Path(args.input).is_dir():
         return _infer_video(args)
     # Everything that can be checked cheaply is checked before the model loads and before any file is written.
     kinds = parse_output_kinds(args.outputs or "params,mesh,glb,overlay,keypoints")
+    _check_output_folder(args)
     files = collect_image_files(args.input)
     camera = CameraSpec.parse(args.camera)
-    for file in files:
+    skipped = []
+
+    def check(file):
         size = check_image_file(file)
         if camera.kind == "exif":  # fail before any work, not on the 100th photo
             camera.intrinsics(size, read_focal_length_35mm(file), image_name=f"Image file {str(file)!r}")
-    boxes = read_boxes_file(args.boxes, files) if args.boxes else None
+
+    files = keep_usable(files, check, args.on_error, skipped)
+    boxes = None
+    if args.boxes:
+        boxes = read_boxes_file(args.boxes, files, skipped=skipped if args.on_error == "skip" else None)
+        files, boxes = [file for file, box in zip(files, boxes) if box is not None], [box for box in boxes if box is not None]
+    if not files:
+        raise CliError(f"No input image could be used ({len(skipped)} skipped); the first: {skipped[0]['reason']}")
     pipeline = _inference_pipeline(args, kinds, boxes, camera)
-    summary = infer_image_files(pipeline, files, args.output_dir, kinds=kinds, boxes=boxes)
+    summary = infer_image_files(
+        pipeline, files, args.output_dir, kinds=kinds, boxes=boxes, overwrite=args.overwrite, on_error=args.on_error,
+        skipped=skipped,
+    )  # fmt: skip
     rate = summary["images"] / summary["seconds"] if summary["seconds"] else float("inf")
     people = f"{summary['people']} {'person' if summary['people'] == 1 else 'people'}"
     print(
         f"{summary['images']} image(s), {people} in {summary['seconds']:.1f} s ({rate:.2f} images/s, {summary['device']}, "
         f"{summary['dtype']}); results in {args.output_dir} ({', '.join(kinds)}; summary in results.json)."
     )
-    return 0
+    if summary["skipped"]:
+        count, first = len(summary["skipped"]), summary["skipped"][0]
+        print(f"smplest-x infer: warning: skipped {count} input(s) (--on-error skip), reasons in results.json; the "
+              f"first: {first['reason']}", file=sys.stderr)  # fmt: skip
+        return exit_codes.SOME_SKIPPED
+    return exit_codes.OK
+
+
+def _check_output_folder(args) -> None:
+    """Before any work: OUTPUT_DIR may take the run (absent, empty, or `--overwrite`), and `--overwrite` would not
+    delete the run's own inputs along with the old outputs."""
+    from .export.atomic import check_output_folder
+
+    output_dir = check_output_folder(args.output_dir, args.overwrite).resolve()
+    if args.overwrite:
+        for option, value in (("input", args.input), ("--boxes", args.boxes), ("--model", args.model), ("--body-model", args.body_model)):
+            if value and Path(value).expanduser().exists():
+                inside = Path(value).expanduser().resolve()
+                if inside == output_dir or output_dir in inside.parents:
+                    raise CliError(f"--overwrite would delete the {option} {str(value)!r}: it lies in the output folder {str(args.output_dir)!r}.")
 
 
 def _inference_pipeline(args, kinds, boxes, camera):
@@ -134,13 +195,15 @@ def _inference_pipeline(args, kinds, boxes, camera):
             f"--camera {camera} places the people's meshes in the photo's camera and needs an SMPL-X body model: "
             "pass --body-model DIR or set SMPLX_MODEL_DIR."
         )
-    body_model = SmplxBodyModel.from_directory(body_model_dir) if body_model_dir else None
+    with _loading(f"Body model {str(body_model_dir)!r}"):
+        body_model = SmplxBodyModel.from_directory(body_model_dir) if body_model_dir else None
     transformers_logging.disable_progress_bar()  # ours is the one progress bar; keeps stderr to errors
-    return SmplestXPipeline(
-        model, body_model_dir=body_model, detector="none" if boxes is not None else args.detector,
-        device=args.device, dtype=args.dtype, batch_size=args.batch_size, threshold=args.threshold,
-        max_people=args.max_people, max_pixels=args.max_pixels or None, camera=camera,
-    )  # fmt: skip
+    with _loading(f"Model {str(model)!r}"):
+        return SmplestXPipeline(
+            model, body_model_dir=body_model, detector="none" if boxes is not None else args.detector,
+            device=args.device, dtype=args.dtype, batch_size=args.batch_size, threshold=args.threshold,
+            max_people=args.max_people, max_pixels=args.max_pixels or None, camera=camera,
+        )  # fmt: skip
 
 
 def _infer_video(args) -> int:
@@ -159,19 +222,27 @@ def _infer_video(args) -> int:
     # As for images: every cheap check (the video opens and its first frame decodes) before the model loads.
     kinds = parse_output_kinds(args.outputs or DEFAULT_VIDEO_OUTPUTS, allowed=VIDEO_OUTPUT_KINDS)
     camera = CameraSpec.parse(args.camera)
-    if camera.kind == "exif":
+    if camera.kind == "exif" and camera.fallback is None:
         raise CliError("--camera exif reads a photo's EXIF focal length; videos have none: use --camera fov:DEGREES or focal:PIXELS.")
+    _check_output_folder(args)
     max_frames = args.max_frames or None
     read_video_info(args.input, max_frames=max_frames)
     boxes = read_video_boxes_file(args.boxes) if args.boxes else None
     pipeline = _inference_pipeline(args, kinds, boxes, camera)
-    summary = infer_video_file(pipeline, args.input, args.output_dir, kinds=kinds, boxes=boxes, smoothing=args.smooth, max_frames=max_frames)
+    summary = infer_video_file(
+        pipeline, args.input, args.output_dir, kinds=kinds, boxes=boxes, smoothing=args.smooth, max_frames=max_frames,
+        overwrite=args.overwrite,
+    )  # fmt: skip
     print(
         f"{summary['frames']} frame(s), {len(summary['tracks'])} track(s), {summary['people']} person-frame(s) in "
         f"{summary['seconds']:.1f} s ({summary['frames_per_second'] or 0:.2f} frames/s, {summary['device']}, {summary['dtype']}, "
         f"smoothing {'on' if args.smooth else 'off'}); results in {args.output_dir} ({', '.join(kinds)}; summary in results.json)."
     )
-    return 0
+    if summary["missing_frames"]:
+        print(f"smplest-x infer: warning: {args.input!r} states {summary['frames_stated']} frames but only "
+              f"{summary['frames']} decoded (truncated or damaged file); missing_frames in results.json", file=sys.stderr)  # fmt: skip
+        return exit_codes.SOME_SKIPPED
+    return exit_codes.OK
 
 
 def _evaluate(args) -> int:
@@ -196,7 +267,9 @@ def _evaluate(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smplest-x", description="SMPLest-X whole-body human mesh recovery.")
+    parser = argparse.ArgumentParser(
+        prog="smplest-x", description="SMPLest-X whole-body human mesh recovery.", epilog=exit_codes.EXIT_STATUS_HELP
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     synthetic = commands.add_parser(
@@ -213,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         "convert-original",
         help="convert an official SMPLest-X checkpoint (.pth.tar) to a Hugging Face model directory",
         description="Convert an official SMPLest-X checkpoint (.pth.tar) into a Hugging Face model directory.",
+        epilog=exit_codes.EXIT_STATUS_HELP,
     )
     # The converter's own arguments, so `smplest-x convert-original` and `python -m` accept the same options.
     add_converter_arguments(convert)
@@ -221,14 +295,17 @@ def build_parser() -> argparse.ArgumentParser:
     from .inference.camera_placement import CAMERA_SPEC_HELP
     from .inference.detection import DEFAULT_DETECTOR
     from .export.results import OUTPUT_KINDS
+    from .inference.image_files import ON_ERROR_CHOICES
     from .inference.image_io import DEFAULT_MAX_PIXELS
     from .video.video_io import DEFAULT_MAX_FRAMES
 
     infer = commands.add_parser(
         "infer",
         help="recover SMPL-X meshes of every person in an image or a folder of images",
-        description="Detect people, recover their SMPL-X bodies and write the chosen outputs to OUTPUT_DIR. A failed "
-        "run leaves no partial outputs.",
+        description="Detect people, recover their SMPL-X bodies and write the chosen outputs to OUTPUT_DIR. The run's "
+        "outputs appear in OUTPUT_DIR all at once when it succeeds; a failed or interrupted run leaves OUTPUT_DIR as "
+        "it was.",
+        epilog=exit_codes.EXIT_STATUS_HELP,
     )
     infer.add_argument("input", help="an image file, a folder of images, or a video file (.mp4, .mov, .mkv, .avi, .webm, ...)")
     infer.add_argument("output_dir", help="folder for params/, meshes/, glb/, keypoints/, overlays/ and results.json")
@@ -246,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--camera", default="box", help=f"the camera people are placed in: {CAMERA_SPEC_HELP}. With a real camera all people share one 3D frame and overlays get the photo's perspective; needs a body model")
     infer.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True, help="videos: temporal smoothing of each track's parameters (default: on)")
     infer.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES, help=f"videos: refuse videos with more frames; 0 = no limit (default: {DEFAULT_MAX_FRAMES}, 10 min at 30 fps)")
+    infer.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR as a whole (its old content is removed when the new results are in place; default: refuse it)")
+    infer.add_argument("--on-error", choices=ON_ERROR_CHOICES, default="stop", help="stop: the first unusable image (unreadable, no EXIF under --camera exif, missing from --boxes) ends the run, nothing written (default); skip: leave it out, list it with its reason under 'skipped' in results.json, exit status 3")
     infer.set_defaults(run=_infer)
 
     evaluation = commands.add_parser(
@@ -273,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("output_dir", nargs="?", default="smplest_x_demo", help="where the results go (default: smplest_x_demo)")
     demo.add_argument("--body-model", help="folder containing smplx/ (default: the synthetic body model, cached)")
     demo.add_argument("--device", default=None, help="cpu (default), cuda, ...")
+    demo.add_argument("--overwrite", action="store_true", help="replace the results of an earlier demo run in OUTPUT_DIR")
     demo.set_defaults(run=_demo)
 
     selftest = commands.add_parser("selftest", help="offline smoke run of the whole stack on synthetic data")
@@ -282,14 +362,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; returns its exit status (`exit_codes`). Usage errors exit 2 from argparse."""
     args = build_parser().parse_args(argv)
+    with _sigterm_raises():
+        try:
+            return args.run(args)
+        except KeyboardInterrupt:
+            return _report(args, "interrupted (SIGINT); no partial outputs left", exit_codes.INTERRUPTED)
+        except _Terminated:
+            return _report(args, "terminated (SIGTERM); no partial outputs left", exit_codes.TERMINATED)
+        except (CliError, ValueError, OSError) as error:
+            # One line whatever the exception's text: messages from other libraries may span several.
+            return _report(args, "error: " + (" ".join(str(error).split()) or type(error).__name__), exit_codes.BAD_INPUT)
+
+
+def _report(args, message: str, status: int) -> int:
+    print(f"smplest-x {args.command}: {message}", file=sys.stderr)
+    return status
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """While the block runs, SIGTERM raises `_Terminated` (once: a second SIGTERM during the clean-up is ignored).
+    Only the main thread can set signal handlers; elsewhere (a test thread) SIGTERM keeps its handler."""
+
+    def terminate(signal_number, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise _Terminated
+
     try:
-        return args.run(args)
-    except (CliError, ValueError, FileNotFoundError, PermissionError, OSError) as error:
-        # One line whatever the exception's text: messages from other libraries may span several.
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"smplest-x {args.command}: error: {message}", file=sys.stderr)
-        return 2
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import pytest
 
 from smplest_hf.export.atomic import (
     STAGING_PREFIX,
+    OutputFolderError,
     PendingFile,
     atomic_file,
     staged_run,
@@ -108,37 +109,71 @@ def test_pending_file_commits_only_once(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ run staging
-def test_staged_run_moves_files_into_place_only_on_success(umask, tmp_path):
+def test_staged_run_appears_at_once_and_replaces_a_folder_only_when_asked(umask, tmp_path):
     output = tmp_path / "out"
-    output.mkdir()
-    write_text_atomic(output / "keep.txt", "from an earlier run")
-    write_text_atomic(output / "params" / "a.json", "old")
-    with staged_run(output, last="results.json") as staging:
-        assert staging.parent == output and staging.name.startswith(STAGING_PREFIX)
-        write_text_atomic(staging / "params" / "a.json", "new")
+    with staged_run(output) as staging:
+        assert staging.parent == tmp_path and staging.name.startswith(STAGING_PREFIX)
+        write_text_atomic(staging / "params" / "a.json", "first")
         write_text_atomic(staging / "results.json", "{}")
-        assert not (output / "results.json").exists()  # nothing visible before the run ends
-    assert (output / "params" / "a.json").read_text() == "new" and (output / "keep.txt").read_text() == "from an earlier run"
-    assert sorted(file_modes(output)) == ["keep.txt", "params/a.json", "results.json"]  # staging folder gone
+        assert not output.exists()  # nothing visible before the run ends
+    assert sorted(file_modes(output)) == ["params/a.json", "results.json"] and sorted(os.listdir(tmp_path)) == ["out"]
     assert_user_mode(output, umask)
-    assert (output / "params").stat().st_mode & 0o777 == 0o777 & ~umask
+    assert output.stat().st_mode & 0o777 == (output / "params").stat().st_mode & 0o777 == 0o777 & ~umask
+    # A second run into the non-empty folder is refused before anything is written ...
+    write_text_atomic(output / "keep.txt", "the user's")
+    with pytest.raises(OutputFolderError, match="not empty.*--overwrite"), staged_run(output):
+        pytest.fail("the block must not run")
+    # ... and with overwrite replaces the whole folder: no file of the earlier run stays beside the new ones.
+    with staged_run(output, overwrite=True) as staging:
+        write_text_atomic(staging / "params" / "b.json", "second")
+        write_text_atomic(staging / "results.json", "{}")
+    assert sorted(file_modes(output)) == ["params/b.json", "results.json"] and sorted(os.listdir(tmp_path)) == ["out"]
+    # An empty folder is taken as it is.
+    (tmp_path / "empty").mkdir()
+    with staged_run(tmp_path / "empty") as staging:
+        write_text_atomic(staging / "x.txt", "x")
+    assert sorted(file_modes(tmp_path / "empty")) == ["x.txt"]
 
 
 def test_a_failed_run_leaves_the_previous_outputs_and_nothing_else(tmp_path):
     output = tmp_path / "out"
     output.mkdir()
     write_text_atomic(output / "params" / "a.json", "previous run")
-    with pytest.raises(KeyboardInterrupt), staged_run(output, last="results.json") as staging:
+    with pytest.raises(KeyboardInterrupt), staged_run(output, overwrite=True) as staging:
         write_text_atomic(staging / "params" / "a.json", "this run")
         raise KeyboardInterrupt
     assert file_modes(output).keys() == {"params/a.json"} and (output / "params" / "a.json").read_text() == "previous run"
-    # A folder this run created goes too; an output path that is a file is refused before anything is written.
-    with pytest.raises(RuntimeError), staged_run(tmp_path / "new") as staging:
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+    # Folders this run created go too; an output path that is a file is refused before anything is written.
+    with pytest.raises(RuntimeError), staged_run(tmp_path / "new" / "deeper" / "out") as staging:
         write_text_atomic(staging / "a.txt", "x")
         raise RuntimeError
-    assert not (tmp_path / "new").exists()
+    assert sorted(os.listdir(tmp_path)) == ["out"]
     with pytest.raises(ValueError, match="exists and is not a folder"), staged_run(output / "params" / "a.json"):
         pass
+
+
+def test_the_old_folder_is_put_back_when_the_final_rename_fails(tmp_path, monkeypatch):
+    """The rename of the new folder into place fails (here: a folder appears at the name in between): the old
+    output folder is back where it was and no hidden folder is left."""
+    output = tmp_path / "out"
+    write_text_atomic(output / "old.txt", "old")
+    real_rename = os.rename
+
+    def rename_after_a_competitor(source, target):
+        os.mkdir(target)
+        write_text_atomic(os.path.join(target, "other.txt"), "x")  # a non-empty folder: the rename must fail
+        try:
+            return real_rename(source, target)
+        finally:
+            os.remove(os.path.join(target, "other.txt"))
+            os.rmdir(target)
+
+    monkeypatch.setattr(os, "rename", rename_after_a_competitor)
+    with pytest.raises(OSError), staged_run(output, overwrite=True) as staging:
+        write_text_atomic(staging / "new.txt", "new")
+    monkeypatch.undo()
+    assert file_modes(output).keys() == {"old.txt"} and sorted(os.listdir(tmp_path)) == ["out"]
 
 
 # ------------------------------------------------------------------------------------------------ every writer

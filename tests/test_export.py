@@ -411,7 +411,7 @@ def test_cli_failure_midway_leaves_no_partial_outputs(inputs, tiny_model_dir, sy
     output.mkdir()
     (output / "keep.txt").write_text("mine")
     code, _, err = run_cli(capsys, mixed, output, "--model", tiny_model_dir, "--body-model", synthetic_body_model_dir,
-                           "--detector", "none", "--batch-size", "1")  # fmt: skip
+                           "--detector", "none", "--batch-size", "1", "--overwrite")  # fmt: skip
     assert code == 2 and "b_bad.png" in err
     assert [p.name for p in output.iterdir()] == ["keep.txt"]  # the first image's outputs were discarded too
 

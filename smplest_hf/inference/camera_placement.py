@@ -41,7 +41,8 @@ FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 CAMERA_KINDS = ("box", "exif", "fov", "focal")
 CAMERA_SPEC_HELP = (
     "box (default: each person's own crop camera), exif (the photo's 35 mm-equivalent focal length), fov:DEGREES "
-    "(field of view across the image's long side), or focal:FX[,FY[,CX,CY]] (pixels; default centre = image centre)"
+    "(field of view across the image's long side), or focal:FX[,FY[,CX,CY]] (pixels; default centre = image centre); "
+    "exif,fov:60 (or exif,focal:...) falls back to the second camera for photos without the EXIF focal length"
 )
 
 
@@ -50,22 +51,32 @@ class CameraSpec:
     """Which camera the people of an image are placed in: see `CAMERA_SPEC_HELP`.
 
     `kind` is one of `CAMERA_KINDS`; `values` holds the degrees of "fov" or the (fx[, fy[, cx, cy]]) of "focal".
+    `fallback`: for "exif", the camera ("fov" or "focal") of images without the EXIF focal length (else an error).
     """
 
     kind: str = "box"
     values: tuple[float, ...] = ()
+    fallback: "CameraSpec | None" = None
 
     @classmethod
     def parse(cls, text) -> "CameraSpec":
-        """"box" | "exif" | "fov:60" | "focal:1500" | "focal:1500,1500,960,540" (or a `CameraSpec`, or None = box).
+        """"box" | "exif" | "fov:60" | "focal:1500" | "focal:1500,1500,960,540" | "exif,fov:60" (exif with a
+        fallback) (or a `CameraSpec`, or None = box).
 
         Raises:
-            ValueError: an unknown kind, a missing/non-numeric/non-positive value, or a wrong number of values.
+            ValueError: an unknown kind, a missing/non-numeric/non-positive value, a wrong number of values, or a
+                fallback after anything but "exif" or one that is not "fov"/"focal".
         """
         if text is None:
             return cls()
         if isinstance(text, CameraSpec):
             return text
+        first, comma, rest = str(text).strip().partition(",")
+        if comma and first.strip().lower() == "exif":
+            fallback = cls.parse(rest)
+            if fallback.kind not in ("fov", "focal"):
+                raise ValueError(f"Camera {text!r}: the fallback after exif must be fov:DEGREES or focal:PIXELS.")
+            return cls("exif", (), fallback)
         kind, _, argument = str(text).strip().partition(":")
         kind = kind.strip().lower()
         if kind not in CAMERA_KINDS:
@@ -89,8 +100,9 @@ class CameraSpec:
         return cls(kind, values)
 
     def __str__(self) -> str:
-        """The text `parse` reads back: "box", "exif", "fov:60", "focal:1500,1500"."""
-        return self.kind if not self.values else f"{self.kind}:{','.join(f'{value:g}' for value in self.values)}"
+        """The text `parse` reads back: "box", "exif", "fov:60", "focal:1500,1500", "exif,fov:60"."""
+        own = self.kind if not self.values else f"{self.kind}:{','.join(f'{value:g}' for value in self.values)}"
+        return own if self.fallback is None else f"{own},{self.fallback}"
 
     @property
     def is_box(self) -> bool:
@@ -104,13 +116,16 @@ class CameraSpec:
         does not depend on the photo's aspect ratio or orientation.
 
         Raises:
-            ValueError: "exif" for an image without a 35 mm-equivalent focal length (names `image_name`).
+            ValueError: "exif" without a fallback, for an image without a 35 mm-equivalent focal length (names
+                `image_name`).
         """
         if self.kind == "box":
             return None
         height, width = (float(size) for size in image_size)
         centre = ((width - 1.0) / 2.0, (height - 1.0) / 2.0)
         if self.kind == "exif":
+            if (focal_length_35mm is None or not focal_length_35mm > 0) and self.fallback is not None:
+                return self.fallback.intrinsics(image_size)
             if focal_length_35mm is None or not focal_length_35mm > 0:
                 raise ValueError(
                     f"{image_name} has no EXIF 35 mm-equivalent focal length (FocalLengthIn35mmFilm); use a camera of "

@@ -36,6 +36,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # detector and crop buffers stay well inside a small machine's memory. Larger images are shrunk to this size.
 DEFAULT_MAX_PIXELS = 40_000_000
 
+# Smaller images are refused: with pixel centres at integer coordinates a 1-pixel side spans no width, so the
+# whole-image person box would be empty.
+MIN_IMAGE_SIDE = 2
+# The first bytes of the formats people use, to tell a damaged file from one of an unknown format.
+_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP",
+    b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
+}  # fmt: skip
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 # EXIF: the pointer to the Exif sub-IFD, and the 35 mm-equivalent focal length tag inside it.
 _EXIF_IFD = 0x8769
@@ -95,6 +104,8 @@ def load_image(image, max_pixels: int | None = DEFAULT_MAX_PIXELS, name: str | N
     width, height = pil_image.size
     if width == 0 or height == 0:
         raise ImageReadError(f"{label} has no pixels (width {width}, height {height}).")
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise ImageReadError(f"{label} is {width}x{height} pixels: too small, images need at least {MIN_IMAGE_SIDE} pixels per side.")
     return _finish(pil_image, (height, width), max_pixels, label)
 
 
@@ -114,9 +125,37 @@ def check_image_file(path) -> tuple[int, int]:
                 width, height = pil_image.size
     except (Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError) as error:  # as load_image
         raise _read_error(path, error) from None
-    if width == 0 or height == 0:
-        raise ImageReadError(f"Image file {str(path)!r} has no pixels (width {width}, height {height}).")
+    _check_size(str(path), width, height, "Image file ")
+    _check_png_checksums(path)
     return height, width
+
+
+def _check_size(label: str, width: int, height: int, kind: str = "") -> None:
+    if width == 0 or height == 0:
+        raise ImageReadError(f"{kind}{label!r} has no pixels (width {width}, height {height}).")
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise ImageReadError(f"{kind}{label!r} is {width}x{height} pixels: too small, images need at least {MIN_IMAGE_SIDE} pixels per side.")
+
+
+def _check_png_checksums(path: Path) -> None:
+    """A PNG's chunk checksums (CRC-32), which PIL does not verify for the pixel data: ImageReadError naming the
+    first damaged chunk. Other formats pass unread."""
+    import zlib
+
+    with open(path, "rb") as handle:
+        if handle.read(len(_PNG_SIGNATURE)) != _PNG_SIGNATURE:
+            return
+        while header := handle.read(8):
+            if len(header) < 8:
+                break  # trailing bytes after IEND: PIL's business
+            length, kind = int.from_bytes(header[:4], "big"), header[4:]
+            data, stored = handle.read(length), handle.read(4)
+            if len(data) < length or len(stored) < 4:
+                raise ImageReadError(f"Image file {str(path)!r} is corrupt or truncated: PNG chunk {kind.decode('latin-1')!r} is cut short.")
+            if zlib.crc32(data, zlib.crc32(kind)) != int.from_bytes(stored, "big"):
+                raise ImageReadError(f"Image file {str(path)!r} is corrupt: PNG chunk {kind.decode('latin-1')!r} fails its CRC check.")
+            if kind == b"IEND":
+                break
 
 
 def read_focal_length_35mm(path) -> float | None:
@@ -134,6 +173,8 @@ def _check_file(path: Path) -> None:
         raise ImageReadError(f"Image file {label!r} does not exist.")
     if path.is_dir():
         raise ImageReadError(f"{label!r} is a folder, not an image file.")
+    if not path.is_file():  # opening a FIFO would wait for a writer, a device could be read forever
+        raise ImageReadError(f"{label!r} is not a regular file (a FIFO, socket or device), not an image file.")
     if path.stat().st_size == 0:
         raise ImageReadError(f"Image file {label!r} is empty (0 bytes).")
 
@@ -149,6 +190,14 @@ def _read_error(path: Path, error: Exception) -> Exception:
             f"{DEFAULT_MAX_PIXELS // 1_000_000} megapixels."
         )
     if isinstance(error, UnidentifiedImageError):
+        try:
+            with open(path, "rb") as handle:
+                start = handle.read(8)
+        except OSError:
+            start = b""
+        format_name = next((name for signature, name in _SIGNATURES.items() if start.startswith(signature)), None)
+        if format_name is not None:
+            return ImageReadError(f"Image file {label!r} is corrupt: it starts as a {format_name} file but cannot be decoded.")
         return ImageReadError(f"{label!r} is not an image file PIL can read (unknown or unsupported format).")
     if isinstance(error, (OSError, SyntaxError, ValueError, EOFError)):
         return ImageReadError(f"Image file {label!r} is corrupt or truncated: {error}.")
@@ -164,8 +213,7 @@ def _load_image_file(path: Path, max_pixels: int | None) -> LoadedImage:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as pil_image:
                 width, height = pil_image.size
-                if width == 0 or height == 0:
-                    raise ImageReadError(f"Image file {label!r} has no pixels (width {width}, height {height}).")
+                _check_size(label, width, height, "Image file ")
                 if max_pixels is not None and pil_image.format == "JPEG" and width * height > max_pixels:
                     # Decode at 1/2, 1/4 or 1/8 scale directly, never holding the full-size pixels.
                     shrink = math.sqrt(width * height / max_pixels)
@@ -263,4 +311,4 @@ def _array_to_uint8_rgb(image, label: str) -> np.ndarray:
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageReadError", "LoadedImage", "check_image_file", "image_file_extensions", "load_image", "read_focal_length_35mm"]
+__all__ = ["DEFAULT_MAX_PIXELS", "MIN_IMAGE_SIDE", "ImageReadError", "LoadedImage", "check_image_file", "image_file_extensions", "load_image", "read_focal_length_35mm"]

@@ -123,6 +123,7 @@ def infer_video_file(
     tracker=None,
     max_frames: int | None = DEFAULT_MAX_FRAMES,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> dict:
     """Run `pipeline` over the video at `path` and write `kinds` outputs to `output_dir` (module docstring).
 
@@ -133,9 +134,12 @@ def infer_video_file(
         smoothing, tracker: as `video.pipeline.process_video`.
         max_frames: refuse longer videos (None = no limit).
         progress: show a progress bar on a terminal.
+        overwrite: replace a non-empty `output_dir` as a whole (otherwise it is refused before any work).
 
     Returns:
-        The summary also written to `results.json`: video, settings, tracks, output files, per-stage seconds.
+        The summary also written to `results.json`: video, settings, tracks, output files, per-stage seconds,
+        and `missing_frames`: the frames the container states but that did not decode (a truncated or damaged
+        file; 0 normally).
     """
     from .smoothing import SmoothingSettings
 
@@ -147,7 +151,7 @@ def infer_video_file(
     info = read_video_info(path, max_frames=max_frames)
     smoothing = SmoothingSettings() if smoothing is True else smoothing
     start = time.perf_counter()
-    with staged_run(Path(output_dir).expanduser(), last=SUMMARY_FILE) as staging:
+    with staged_run(Path(output_dir).expanduser(), overwrite=overwrite) as staging:
         outputs = _VideoOutputs(staging, path.stem, kinds, pipeline.faces, info.fps)
         frames = process_video(pipeline, path, boxes=boxes, smoothing=smoothing, tracker=tracker, max_frames=max_frames)
         outputs.write_frames(frames, info.frame_count, progress)
@@ -157,6 +161,7 @@ def infer_video_file(
             "video": str(path),
             "frames": outputs.frame_count,
             "frames_stated": info.frame_count if info.frame_count_is_exact else None,  # by the container
+            "missing_frames": max(0, info.frame_count - outputs.frame_count) if info.frame_count_is_exact else 0,
             "fps": float(info.fps),
             "image_size": [info.height, info.width],
             "rotation": info.rotation,
