@@ -1,7 +1,8 @@
 """Logging for training: Accelerate trackers that are installed, plus a JSON-lines file that always works.
 
-TensorBoard is the default tracker but not a dependency (it pulls grpcio and protobuf): when it (or any tracker
-named in `logging.log_with`) is not installed, training warns once and logs to `metrics.jsonl` only.
+`metrics.jsonl` (tracker `jsonl`) is the default and always works. TensorBoard, W&B, ... are not dependencies
+(TensorBoard pulls grpcio and protobuf): one named in `logging.log_with` but not installed makes training warn
+once, naming the package to install, and log to `metrics.jsonl` only.
 
 >>> import json, tempfile
 >>> folder = tempfile.mkdtemp()
