@@ -1,0 +1,34 @@
+"""Exit statuses of every command line of the project: `smplest-x` (all subcommands, `convert-original`
+included) and `python -m hub_datasets`. One convention, so scripts and schedulers can tell the cases apart.
+
+| status | name               | meaning                                                                    |
+|--------|--------------------|----------------------------------------------------------------------------|
+| 0      | `OK`               | the run did everything it was asked                                         |
+| 1      | `INTERNAL_ERROR`   | a bug in smplest_hf (a traceback is printed): please report it             |
+| 2      | `BAD_INPUT`        | a mistake the user can fix: arguments, missing/corrupt/unsupported files,  |
+|        |                    | a non-empty output folder without `--overwrite`; one line on stderr, and   |
+|        |                    | nothing was written                                                        |
+| 3      | `SOME_SKIPPED`     | the run finished but skipped some inputs (`--on-error skip`); each skipped |
+|        |                    | input and its reason are listed in the run's `results.json`                |
+| 130    | `INTERRUPTED`      | stopped by SIGINT (Ctrl-C): 128 + 2, as shells report it                   |
+| 143    | `TERMINATED`       | stopped by SIGTERM (timeouts, `docker stop`, schedulers): 128 + 15        |
+
+After 2, 130 and 143 the output folder is as it was before the run (no partial results).
+This module imports nothing, so every layer (and `hub_datasets`) may use it.
+"""
+
+OK = 0
+INTERNAL_ERROR = 1
+BAD_INPUT = 2
+SOME_SKIPPED = 3
+INTERRUPTED = 130  # 128 + SIGINT
+TERMINATED = 143  # 128 + SIGTERM
+
+# For `--help` epilogs: the same table in one paragraph.
+EXIT_STATUS_HELP = (
+    "Exit status: 0 success; 1 internal error (a bug: traceback); 2 bad input or usage (one error line, nothing "
+    "written); 3 finished but some inputs were skipped (--on-error skip; listed in results.json); 130 interrupted "
+    "(SIGINT/Ctrl-C); 143 terminated (SIGTERM). After 2, 130 or 143 the output folder is as it was before the run."
+)
+
+__all__ = ["BAD_INPUT", "EXIT_STATUS_HELP", "INTERNAL_ERROR", "INTERRUPTED", "OK", "SOME_SKIPPED", "TERMINATED"]
