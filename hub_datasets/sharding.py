@@ -13,11 +13,13 @@ A shard is written to ``.conversion/tmp`` and renamed into ``data/`` only when c
 exists is whole; a rerun keeps the finished shards and writes only the missing ones. The record is renamed into
 place before its shard, so every finished shard has one.
 
-What a failed run leaves: an error (a bad sample, a full disk, ...) undoes the run — the shards, records and
-settings it wrote and the folders it created are removed, so the directory is as it was before (a rerun after
-the fix starts over, and never mixes shards of a source that has since changed). An interruption (Ctrl-C,
-``KeyboardInterrupt``) keeps the finished shards and ``.conversion/`` so that the same command resumes; only
-temporary files go.
+What a failed run (an error such as a bad sample or a full disk, or an interruption: Ctrl-C, SIGTERM) leaves:
+
+* when it finished no shard, nothing: the settings and records it wrote and the folders it created (``data/``,
+  ``.conversion/``, the output directory itself) are removed, so the directory is as it was before;
+* when it finished shards, those shards and the ``.conversion/`` state that lets the same command resume them
+  (hours of work on a large source); temporary files go. The error says so (a note on the exception, which
+  ``python -m hub_datasets`` prints on the same line).
 
 Any converter uses ``write_shards`` with two functions: ``make_payload(shard_index)`` runs in the calling process
 and returns what one shard needs (small and picklable: annotations, paths), ``build_rows(payload)`` runs in a
@@ -230,12 +232,23 @@ def write_shards(
     try:
         return _write_shards(out_dir, split, num_shards, make_payload, build_rows, features, num_samples=num_samples,
                              num_proc=num_proc, settings=settings, payload_size=payload_size, description=description)  # fmt: skip
-    except KeyboardInterrupt:
+    except BaseException as error:
+        finished = before.new_shards()
+        if not finished:
+            before.undo()
+            raise
         before.remove_temporary_files()
+        _add_note(error, f"{len(finished)} shard(s) finished by this run are kept in {out_dir}: the same command "
+                         f"resumes (delete the folder to start over).")  # fmt: skip
         raise
-    except BaseException:
-        before.undo()
-        raise
+
+
+def _add_note(error: BaseException, note: str) -> None:
+    """``BaseException.add_note`` (Python 3.11), also on 3.10: the note is in ``error.__notes__``."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:
+        error.__notes__ = [*getattr(error, "__notes__", []), note]
 
 
 class _RunFootprint:
@@ -256,6 +269,11 @@ class _RunFootprint:
             *(state_dir.glob(f"{self.split}-*.json") if state_dir.is_dir() else ()),
             *([state_dir / f"{self.split}.json"] if (state_dir / f"{self.split}.json").is_file() else []),
         ]
+
+    def new_shards(self) -> list:
+        """The shards of the split written since this footprint was taken."""
+        data_dir = self.out_dir / DATA_DIR
+        return [path for path in data_dir.glob(f"{self.split}-*.parquet") if path not in self.files] if data_dir.is_dir() else []
 
     def remove_temporary_files(self) -> None:
         tmp_dir, state_dir = self.out_dir / STATE_DIR / TMP_DIR, self.out_dir / STATE_DIR

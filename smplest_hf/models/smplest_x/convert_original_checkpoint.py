@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from ...exit_codes import BAD_INPUT
 from .configuration_smplest_x import PRESET_NAMES, SmplestXConfig
 from .image_processing_smplest_x import SmplestXImageProcessor
 from .modeling_smplest_x import DTYPES, SmplestXForHumanMeshRecovery
@@ -648,7 +649,8 @@ def build_parser(prog: str = "python -m smplest_hf.models.smplest_x.convert_orig
 
 def run(args: argparse.Namespace) -> int:
     """Convert as `args` (from `add_arguments`) say; returns the exit status. A user error (missing or unreadable
-    file, wrong keys or shapes, non-empty output) prints one line on stderr and returns 1, leaving no output."""
+    file, wrong keys or shapes, non-empty output) prints one line on stderr and returns `exit_codes.BAD_INPUT`
+    (2), leaving no output."""
     try:
         output_dir = convert_original_checkpoint(
             args.checkpoint,
@@ -662,7 +664,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"error: {message}", file=sys.stderr)
-        return 1
+        return BAD_INPUT
     config = SmplestXConfig.from_pretrained(output_dir)
     print(
         f"Converted {args.checkpoint} -> {output_dir} ({args.dtype}; hidden size {config.hidden_size}, "
