@@ -176,7 +176,7 @@ def read_humandata(path, *, trust_pickle: bool = False) -> dict:
     source = str(path)
     if not path.is_file():
         raise HumanDataError(f"{source}: no such HumanData file.")
-    content = {}
+    content, member = {}, None  # member: the entry being read, named when it is the broken part
     try:
         if trust_pickle:
             with np.load(path, allow_pickle=True) as archive:
@@ -186,10 +186,11 @@ def read_humandata(path, *, trust_pickle: bool = False) -> dict:
                 for member in archive.namelist():
                     if member.endswith(".npy"):
                         content[member[:-4]] = _read_npy_member(archive, member, source)
+    except HumanDataError:
+        raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
-        if isinstance(error, HumanDataError):
-            raise
-        raise HumanDataError(f"{source} is not a readable .npz archive ({error}).") from error
+        entry = f" (entry {member[:-4]!r})" if member else ""
+        raise HumanDataError(f"{source} is not a readable .npz archive{entry}: {error}.") from error
     return {
         key: value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
         for key, value in content.items()

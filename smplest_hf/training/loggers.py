@@ -38,18 +38,20 @@ class JsonlTracker(GeneralTracker):
 
     def __init__(self, logging_dir):
         super().__init__()
-        self.path = Path(logging_dir) / METRICS_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(logging_dir) / METRICS_FILE  # its folder is made on the first write: a run that fails
+        # while being set up leaves no folder behind
 
     @property
     def tracker(self):
         return self.path
 
     def store_init_configuration(self, values: dict):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         (self.path.parent / "config.json").write_text(json.dumps(values, indent=2, sort_keys=True, default=str) + "\n")
 
     def log(self, values: dict, step=None, **kwargs):
         record = {"step": step, **{name: _plain(value) for name, value in values.items()}}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
             handle.flush()
