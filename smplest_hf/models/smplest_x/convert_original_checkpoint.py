@@ -34,7 +34,6 @@ from pathlib import Path
 
 import torch
 
-from ...exit_codes import BAD_INPUT
 from .configuration_smplest_x import PRESET_NAMES, SmplestXConfig
 from .image_processing_smplest_x import SmplestXImageProcessor
 from .modeling_smplest_x import DTYPES, SmplestXForHumanMeshRecovery
@@ -639,6 +638,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )  # fmt: skip
     return parser
 
+
+# `smplest_hf.exit_codes.BAD_INPUT`, spelled out: this folder imports only itself (it is copied into model repos).
+BAD_INPUT = 2
 
 _DESCRIPTION = "Convert an official SMPLest-X checkpoint (.pth.tar) into a Hugging Face model directory."
 
