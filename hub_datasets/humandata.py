@@ -40,6 +40,11 @@ Body-model parameters are read as SMPLest-X's HumanData loader reads them:
 
 NaN or infinite parameters or boxes stop the run before anything is written, naming the key and the first row.
 
+Image paths are untrusted too: every ``image_path`` must resolve (symlinks included) to a regular file inside the
+image root. One that leads out of it (``../``, a symlink) or names a FIFO, device or folder stops the run before
+anything is written, naming the row and the path, whatever ``on_bad_sample`` says: such a file would be read
+and embedded in the Parquet (and uploaded by ``push``), or read forever (``/dev/zero``).
+
 Per-sample problems (missing, unreadable or corrupt image; image size differing from ``meta``) stop the run
 with a message naming the sample, or, with ``on_bad_sample="skip"``, leave the sample out and record it in the
 dataset card. File-level problems (missing or unknown keys, inconsistent lengths, malformed shapes) always stop
@@ -637,9 +642,13 @@ def _read_regular_file(path: Path) -> bytes:
 
 def check_image_paths(image_root: Path, image_paths, source_indices, source: str) -> None:
     """Refuse the file before anything is written when one of its ``image_path`` entries leads outside
-    ``image_root`` or names a special file (see ``image_file``): one stat per image."""
+    ``image_root`` or names a special file (see ``image_file``): one path resolution and stat per image (rows
+    of the same image share them)."""
+    checked = set()
     for relative_path, source_index in zip(image_paths, source_indices):
-        image_file(image_root, str(relative_path), source, int(source_index))
+        if relative_path not in checked:
+            image_file(image_root, str(relative_path), source, int(source_index))
+            checked.add(relative_path)
 
 
 # ------------------------------------------------------------------------------------------- images (workers)

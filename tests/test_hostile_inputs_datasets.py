@@ -11,18 +11,23 @@ import hashlib
 import io
 import os
 import pickle
+import signal
 import stat
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 from script_modules import load_script
 from test_hub_datasets_humandata import _image_bytes, write_official_humandata
 
 from hub_datasets.__main__ import main as datasets_main
-from smplest_hf.exit_codes import BAD_INPUT
+from smplest_hf.exit_codes import BAD_INPUT, INTERRUPTED, TERMINATED
 from smplest_hf.models.smplest_x.convert_original_checkpoint import main as convert_original_main
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -513,3 +518,28 @@ def test_training_refuses_config_and_resume_mistakes_in_one_line(make_case, trai
     assert len(error_lines(captured.err)) == 1 and captured.err.splitlines()[-1].startswith("error: "), captured.err
     assert message in captured.err, captured.err
     assert snapshot(case) == before
+
+
+# ============================================================================================= signals
+@pytest.mark.parametrize("signal_number, status", [(signal.SIGTERM, TERMINATED), (signal.SIGINT, INTERRUPTED)])
+def test_a_signal_during_synthesis_ends_in_one_line_and_leaves_only_whole_shards(
+    signal_number, status, synthetic_body_model_dir, tmp_path
+):
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "hub_datasets", "synthesize", str(out), "--num-samples", "400", "--seed", "0",
+               "--shard-size", "2", "--image-size", "64", "64", "--body-model", str(synthetic_body_model_dir)]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    settings = out / ".conversion" / "train.json"  # written when the shards start
+    while not settings.exists() and process.poll() is None:
+        time.sleep(0.05)  # polling for the file, not timing the run
+    process.send_signal(signal_number)
+    _, err = process.communicate()
+    assert process.returncode == status, err
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and "Traceback" not in err, err
+    if out.exists():  # shards finished before the signal are kept for resuming, and whole
+        assert "finished by this run are kept" in err
+        shards = sorted((out / "data").iterdir())
+        assert shards and all(path.name.startswith("train-") for path in shards)
+        assert all(pq.ParquetFile(path).metadata.num_rows == 2 for path in shards)
+        assert not os.listdir(out / ".conversion" / "tmp")
