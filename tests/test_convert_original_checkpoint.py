@@ -22,7 +22,6 @@ import smplest_hf
 from smplest_hf import SmplestXConfig, SmplestXForHumanMeshRecovery
 from smplest_hf.models.smplest_x import convert_original_checkpoint as converter
 from smplest_hf.cli import main as cli_main
-from smplest_hf.exit_codes import BAD_INPUT
 from smplest_hf.models.smplest_x.convert_original_checkpoint import (
     convert_original_checkpoint,
     convert_original_state_dict,
@@ -417,7 +416,7 @@ def test_unreadable_files_give_one_line_errors(tmp_path, converted, capsys):
         ".": "is a directory",
     }
     for name, message in cases.items():
-        assert main([str(tmp_path / name), str(tmp_path / "out")]) == BAD_INPUT
+        assert main([str(tmp_path / name), str(tmp_path / "out")]) == 1
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and error.startswith("error: ") and "Traceback" not in error, error
         assert re.search(message, error), (name, error)
@@ -464,6 +463,6 @@ def test_module_entry_point_fails_in_one_line_without_output(tmp_path):
         [sys.executable, "-m", "smplest_hf.models.smplest_x.convert_original_checkpoint", str(tmp_path / "nope.pth.tar"), str(tmp_path / "out")],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
-    assert bad.returncode == BAD_INPUT
+    assert bad.returncode == 1
     assert "Traceback" not in bad.stderr and "not found" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
     assert not (tmp_path / "out").exists()

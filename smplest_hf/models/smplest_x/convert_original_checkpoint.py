@@ -13,7 +13,8 @@ The encoder rows of the key table also serve ViTPose backbones (`smplest_hf.trai
 Nothing is guessed silently: an unknown source key, a missing target key or a wrong shape raises a `ValueError`
 that names them.
 
-Command line (both take the same options; exit 0, or 1 with a one-line error and no output folder)::
+Command line (both take the same options; exit 0, or 2 with a one-line error and no output folder, the numbers of
+`smplest_hf/exit_codes.py`)::
 
     smplest-x convert-original smplest_x_h.pth.tar ./smplest-x-h [--dtype bf16] [--overwrite]
     python -m smplest_hf.models.smplest_x.convert_original_checkpoint smplest_x_h.pth.tar ./smplest-x-h
@@ -620,6 +621,12 @@ def convert_original_checkpoint(
 
 
 # ------------------------------------------------------------------------------------------------ command line
+# The exit statuses of `smplest_hf/exit_codes.py` (this folder imports nothing outside itself: it is copied into
+# model repositories); tests/test_hostile_inputs_cli.py checks they agree.
+BAD_INPUT_STATUS = 2
+INTERRUPTED_STATUS = 130
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The converter's arguments, shared by `python -m smplest_hf.models.smplest_x.convert_original_checkpoint` and
     `smplest-x convert-original`."""
@@ -639,20 +646,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-# `smplest_hf.exit_codes.BAD_INPUT`, spelled out: this folder imports only itself (it is copied into model repos).
-BAD_INPUT = 2
-
 _DESCRIPTION = "Convert an official SMPLest-X checkpoint (.pth.tar) into a Hugging Face model directory."
 
 
 def build_parser(prog: str = "python -m smplest_hf.models.smplest_x.convert_original_checkpoint") -> argparse.ArgumentParser:
-    return add_arguments(argparse.ArgumentParser(prog=prog, description=_DESCRIPTION))
+    epilog = "Exit status: 0 success; 2 bad input (one error line, nothing written); 130 interrupted (SIGINT)."
+    return add_arguments(argparse.ArgumentParser(prog=prog, description=_DESCRIPTION, epilog=epilog))
 
 
 def run(args: argparse.Namespace) -> int:
     """Convert as `args` (from `add_arguments`) say; returns the exit status. A user error (missing or unreadable
-    file, wrong keys or shapes, non-empty output) prints one line on stderr and returns `exit_codes.BAD_INPUT`
-    (2), leaving no output."""
+    file, wrong keys or shapes, non-empty output) prints one line on stderr and returns `BAD_INPUT_STATUS` (2),
+    Ctrl-C one line and `INTERRUPTED_STATUS` (130), leaving no output."""
     try:
         output_dir = convert_original_checkpoint(
             args.checkpoint,
@@ -666,7 +671,10 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"error: {message}", file=sys.stderr)
-        return BAD_INPUT
+        return BAD_INPUT_STATUS
+    except KeyboardInterrupt:
+        print("interrupted (SIGINT); nothing written", file=sys.stderr)
+        return INTERRUPTED_STATUS
     config = SmplestXConfig.from_pretrained(output_dir)
     print(
         f"Converted {args.checkpoint} -> {output_dir} ({args.dtype}; hidden size {config.hidden_size}, "
