@@ -416,7 +416,7 @@ def test_unreadable_files_give_one_line_errors(tmp_path, converted, capsys):
         ".": "is a directory",
     }
     for name, message in cases.items():
-        assert main([str(tmp_path / name), str(tmp_path / "out")]) == 1
+        assert main([str(tmp_path / name), str(tmp_path / "out")]) == 2
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and error.startswith("error: ") and "Traceback" not in error, error
         assert re.search(message, error), (name, error)
@@ -463,6 +463,6 @@ def test_module_entry_point_fails_in_one_line_without_output(tmp_path):
         [sys.executable, "-m", "smplest_hf.models.smplest_x.convert_original_checkpoint", str(tmp_path / "nope.pth.tar"), str(tmp_path / "out")],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
-    assert bad.returncode == 1
+    assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "not found" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
     assert not (tmp_path / "out").exists()
