@@ -13,7 +13,8 @@ included) and `python -m hub_datasets`. One convention, so scripts and scheduler
 | 130    | `INTERRUPTED`      | stopped by SIGINT (Ctrl-C): 128 + 2, as shells report it                   |
 | 143    | `TERMINATED`       | stopped by SIGTERM (timeouts, `docker stop`, schedulers): 128 + 15        |
 
-After 2, 130 and 143 the output folder is as it was before the run (no partial results).
+After 2 the output folder is as it was before the run; after 130 and 143 too, or, when the signal came during
+the final move of the results into place, it holds the complete results. Never a partial set.
 This module imports nothing, so every layer (and `hub_datasets`) may use it.
 """
 
@@ -28,7 +29,8 @@ TERMINATED = 143  # 128 + SIGTERM
 EXIT_STATUS_HELP = (
     "Exit status: 0 success; 1 internal error (a bug: traceback); 2 bad input or usage (one error line, nothing "
     "written); 3 finished but some inputs were skipped (--on-error skip; listed in results.json); 130 interrupted "
-    "(SIGINT/Ctrl-C); 143 terminated (SIGTERM). After 2, 130 or 143 the output folder is as it was before the run."
+    "(SIGINT/Ctrl-C); 143 terminated (SIGTERM). Never partial outputs: after 2 the output folder is as it was; after "
+    "130 or 143 too, or complete when the signal came during the final move."
 )
 
 __all__ = ["BAD_INPUT", "EXIT_STATUS_HELP", "INTERNAL_ERROR", "INTERRUPTED", "OK", "SOME_SKIPPED", "TERMINATED"]
