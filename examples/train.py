@@ -13,7 +13,10 @@ in `examples/configs/`).
 
 Outputs in `output_dir`: `checkpoint-<step>/` (HF model directories with the training state inside; resume with
 `--checkpointing.resume_from=latest`, which continues with the same data order), `model/` (the final model),
-`logs/metrics.jsonl` (+ TensorBoard when installed) and `training_summary.json`.
+`logs/metrics.jsonl` (+ the trackers named in `logging.log_with`, e.g. tensorboard, when installed) and
+`training_summary.json`. A resumed run may raise `max_steps`: its learning-rate schedule is rebuilt for the new
+length. Exit status (`smplest_hf.exit_codes`): 0 done, 2 a config or data mistake (one line, before any output
+where it can be found up front), 130 interrupted.
 """
 
 import argparse
@@ -59,6 +62,7 @@ from smplest_hf.training import (
     select_trackers,
     warmup_cosine_schedule,
 )
+from smplest_hf.exit_codes import BAD_INPUT, INTERRUPTED, OK
 from smplest_hf.export.atomic import write_json_atomic
 from smplest_hf.training.checkpointing import (
     TRAINER_STATE_FILE,
@@ -291,6 +295,8 @@ def train(config: TrainingConfig) -> dict:
     started = time.perf_counter()
     output_dir = Path(config.output_dir)
     o = config.optimization
+    # Before anything is built or written: a mistyped resume path is a one-line error that leaves no output.
+    resume = resolve_resume_checkpoint(config.checkpointing.resume_from, output_dir)
     accelerator = Accelerator(
         mixed_precision=o.mixed_precision,
         gradient_accumulation_steps=o.gradient_accumulation_steps,
@@ -331,7 +337,6 @@ def train(config: TrainingConfig) -> dict:
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
 
     step, epoch, skip = 0, 0, 0
-    resume = resolve_resume_checkpoint(config.checkpointing.resume_from, output_dir)
     if resume is not None:
         state = read_trainer_state(resume)
         if state["num_processes"] != accelerator.num_processes:
@@ -492,9 +497,19 @@ def main(argv=None) -> dict:
     return train(config)
 
 
-if __name__ == "__main__":
+def cli(argv=None) -> int:
+    """`main` with the exit statuses of `smplest_hf.exit_codes`: config and data errors print one line and return
+    2 (BAD_INPUT), Ctrl-C 130; a bad command line exits 2 through argparse."""
     try:
-        main()
+        main(argv)
     except (ValueError, FileNotFoundError) as error:  # config and data errors: one clear line, no traceback
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return BAD_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted; resume from the last checkpoint with --checkpointing.resume_from=latest", file=sys.stderr)
+        return INTERRUPTED
+    return OK
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

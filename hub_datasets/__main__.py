@@ -10,12 +10,19 @@
     python -m hub_datasets push OUT_DIR REPO_ID [--private] [--revision REV] [--create-pr]
     python -m hub_datasets inspect DIR_OR_REPO [--split train]
 
-Errors a user can fix (missing file or key, bad sample, wrong settings) print one line on stderr and exit
-with status 1; an interrupted conversion exits with 130 and resumes when the same command is run again.
+Exit statuses follow ``smplest_hf.exit_codes``: errors a user can fix (missing or corrupt file, missing key, bad
+sample, an image path leading out of the image root, wrong settings) print one line on stderr and exit with 2;
+Ctrl-C exits with 130, SIGTERM with 143; 1 is a bug (with a traceback). A run that finished shards before it
+failed keeps them (its message says so) and the same command resumes; one that finished none leaves the output
+directory as it was.
 """
 
 import argparse
+import contextlib
+import signal
 import sys
+
+from smplest_hf.exit_codes import BAD_INPUT, INTERRUPTED, TERMINATED
 
 
 _TRUST_PICKLE_HELP = (
@@ -223,17 +230,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (timeouts, `docker stop`, schedulers), handled as an interruption: finished shards are kept."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM raises `_Terminated` in the main thread while the command runs (the previous handler comes back)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
-    except KeyboardInterrupt:
-        print("error: interrupted; finished shards are kept — run the same command again to resume.", file=sys.stderr)
-        return 130
+        with _sigterm_interrupts():
+            return args.run(args)
+    except KeyboardInterrupt as interruption:
+        what = "terminated (SIGTERM)" if isinstance(interruption, _Terminated) else "interrupted"
+        print(f"error: {_one_line(what, interruption)}", file=sys.stderr)
+        return TERMINATED if isinstance(interruption, _Terminated) else INTERRUPTED
     except (ValueError, OSError) as error:  # HumanDataError and ShardingError are ValueErrors
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"error: {message}", file=sys.stderr)
-        return 1
+        print(f"error: {_one_line(str(error) or type(error).__name__, error)}", file=sys.stderr)
+        return BAD_INPUT
+
+
+def _one_line(message: str, error: BaseException) -> str:
+    """The message and the exception's notes (e.g. which finished shards were kept) on one line."""
+    return " ".join(" ".join([message, *getattr(error, "__notes__", [])]).split())
 
 
 if __name__ == "__main__":

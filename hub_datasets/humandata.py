@@ -40,6 +40,11 @@ Body-model parameters are read as SMPLest-X's HumanData loader reads them:
 
 NaN or infinite parameters or boxes stop the run before anything is written, naming the key and the first row.
 
+Image paths are untrusted too: every ``image_path`` must resolve (symlinks included) to a regular file inside the
+image root. One that leads out of it (``../``, a symlink) or names a FIFO, device or folder stops the run before
+anything is written, naming the row and the path, whatever ``on_bad_sample`` says: such a file would be read
+and embedded in the Parquet (and uploaded by ``push``), or read forever (``/dev/zero``).
+
 Per-sample problems (missing, unreadable or corrupt image; image size differing from ``meta``) stop the run
 with a message naming the sample, or, with ``on_bad_sample="skip"``, leave the sample out and record it in the
 dataset card. File-level problems (missing or unknown keys, inconsistent lengths, malformed shapes) always stop
@@ -54,8 +59,10 @@ Example::
 
 import importlib
 import io
+import os
 import pickle
 import re
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,7 +181,7 @@ def read_humandata(path, *, trust_pickle: bool = False) -> dict:
     source = str(path)
     if not path.is_file():
         raise HumanDataError(f"{source}: no such HumanData file.")
-    content = {}
+    content, member = {}, None  # member: the entry being read, named when it is the broken part
     try:
         if trust_pickle:
             with np.load(path, allow_pickle=True) as archive:
@@ -184,10 +191,11 @@ def read_humandata(path, *, trust_pickle: bool = False) -> dict:
                 for member in archive.namelist():
                     if member.endswith(".npy"):
                         content[member[:-4]] = _read_npy_member(archive, member, source)
+    except HumanDataError:
+        raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
-        if isinstance(error, HumanDataError):
-            raise
-        raise HumanDataError(f"{source} is not a readable .npz archive ({error}).") from error
+        entry = f" (entry {member[:-4]!r})" if member else ""
+        raise HumanDataError(f"{source} is not a readable .npz archive{entry}: {error}.") from error
     return {
         key: value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
         for key, value in content.items()
@@ -587,6 +595,62 @@ def parse_humandata(
     return ParsedHumanData(source, keep.size, image_paths[keep].astype(str), columns, image_sizes, keep, report)
 
 
+# ------------------------------------------------------------------------------------------- image paths
+def image_file(image_root: Path, relative_path: str, source: str, source_index: int) -> Path:
+    """The file an ``image_path`` entry names, resolved (symlinks included), refused unless inside the image root.
+
+    ``image_root`` must already be resolved. A leading slash is dropped (some files store root-relative paths as
+    ``/images/...``), so ``/etc/passwd`` means ``IMAGE_ROOT/etc/passwd``; ``..`` or a symlink that leads out of the
+    root, and an existing path that is not a regular file (a FIFO, a device such as ``/dev/zero``, a folder),
+    raise ``HumanDataError`` naming the row: such a file would be read and embedded in the dataset (and uploaded
+    by ``push``), or read forever. A missing file is returned as is (a per-sample problem, see the module doc).
+    """
+    resolved = Path(os.path.realpath(image_root / relative_path.lstrip("/\\")))
+    where = f"{source}: row {source_index} image_path {relative_path!r}"
+    if resolved != image_root and image_root not in resolved.parents:
+        raise HumanDataError(
+            f"{where} leads outside the image root {str(image_root)!r} (to {str(resolved)!r}): refused, image paths "
+            f"must stay inside the image root."
+        )
+    try:
+        mode = os.stat(resolved).st_mode
+    except FileNotFoundError:
+        return resolved
+    except OSError:  # unreadable folder on the way, loop: reported as unreadable when the image is read
+        return resolved
+    if not stat.S_ISREG(mode):
+        raise HumanDataError(f"{where} is not a regular file ({_file_kind(mode)} {str(resolved)!r}): refused.")
+    return resolved
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+    return next((kind for test, kind in kinds if test(mode)), "a special file")
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path`` (from ``image_file``): opened without following a symlink swapped in since and without
+    blocking on a FIFO, and read only when the open file is a regular one."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as file:
+        mode = os.fstat(file.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(f"{path} is {_file_kind(mode)}, not a regular file")
+        return file.read()
+
+
+def check_image_paths(image_root: Path, image_paths, source_indices, source: str) -> None:
+    """Refuse the file before anything is written when one of its ``image_path`` entries leads outside
+    ``image_root`` or names a special file (see ``image_file``): one path resolution and stat per image (rows
+    of the same image share them)."""
+    checked = set()
+    for relative_path, source_index in zip(image_paths, source_indices):
+        if relative_path not in checked:
+            image_file(image_root, str(relative_path), source, int(source_index))
+            checked.add(relative_path)
+
+
 # ------------------------------------------------------------------------------------------- images (workers)
 def _check_image(data: bytes, verify: bool):
     """(height, width) of an encoded image; with ``verify`` the whole image is decoded (at reduced size)."""
@@ -604,10 +668,10 @@ def _build_humandata_rows(payload: dict) -> ShardRows:
     image_root, source = Path(payload["image_root"]), payload["source"]
     images, heights, widths, keep, skipped = [], [], [], [], []
     for row, (relative_path, source_index) in enumerate(zip(payload["image_paths"], indices)):
-        path = image_root / relative_path.lstrip("/\\")
+        path = image_file(image_root, relative_path, source, int(source_index))
         problem = None
         try:
-            data = path.read_bytes()
+            data = _read_regular_file(path)
             height, width = _check_image(data, payload["verify_images"])
             expected = payload["image_sizes"][row] if payload["image_sizes"] is not None else None
             if expected is not None and (int(expected[0]), int(expected[1])) != (height, width):
@@ -722,11 +786,13 @@ def convert_humandata(
         raise ValueError(f"num_proc must be at least 1, got {num_proc}.")
     if not image_root.is_dir():
         raise HumanDataError(f"image root {str(image_root)!r} is not a directory.")
+    image_root = image_root.resolve()
     content = read_humandata(npz_path, trust_pickle=trust_pickle)
     parsed = parse_humandata(
         content, str(npz_path), allow_unknown_keys=allow_unknown_keys, flat_hand_mean=flat_hand_mean
     )
     del content
+    check_image_paths(image_root, parsed.image_paths, parsed.source_indices, str(npz_path))
     dataset_name = dataset_name or _dataset_name(npz_path, {"config": parsed.report["config"]})
     if shard_size is None and num_shards is None:
         shard_size = 1000

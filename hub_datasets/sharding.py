@@ -13,6 +13,14 @@ A shard is written to ``.conversion/tmp`` and renamed into ``data/`` only when c
 exists is whole; a rerun keeps the finished shards and writes only the missing ones. The record is renamed into
 place before its shard, so every finished shard has one.
 
+What a failed run (an error such as a bad sample or a full disk, or an interruption: Ctrl-C, SIGTERM) leaves:
+
+* when it finished no shard, nothing: the settings and records it wrote and the folders it created (``data/``,
+  ``.conversion/``, the output directory itself) are removed, so the directory is as it was before;
+* when it finished shards, those shards and the ``.conversion/`` state that lets the same command resume them
+  (hours of work on a large source); temporary files go. The error says so (a note on the exception, which
+  ``python -m hub_datasets`` prints on the same line).
+
 Any converter uses ``write_shards`` with two functions: ``make_payload(shard_index)`` runs in the calling process
 and returns what one shard needs (small and picklable: annotations, paths), ``build_rows(payload)`` runs in a
 worker process and returns the shard's columns. Example::
@@ -25,7 +33,9 @@ worker process and returns the shard's columns. Example::
     ...                        num_samples=30)  # doctest: +SKIP
 """
 
+import contextlib
 import json
+import os
 import re
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -38,7 +48,7 @@ from datasets import config as datasets_config
 from datasets.arrow_writer import ParquetWriter
 from tqdm.auto import tqdm
 
-from smplest_hf.export.atomic import PendingFile, write_json_atomic
+from smplest_hf.export.atomic import PendingFile, write_bytes_atomic, write_json_atomic
 
 
 DATA_DIR = "data"
@@ -218,13 +228,85 @@ def write_shards(
     out_dir = Path(out_dir)
     check_split_name(split)
     settings = dict(settings or {}, num_shards=num_shards, num_samples=num_samples)
+    before = _RunFootprint(out_dir, split)
+    try:
+        return _write_shards(out_dir, split, num_shards, make_payload, build_rows, features, num_samples=num_samples,
+                             num_proc=num_proc, settings=settings, payload_size=payload_size, description=description)  # fmt: skip
+    except BaseException as error:
+        finished = before.new_shards()
+        if not finished:
+            before.undo()
+            raise
+        before.remove_temporary_files()
+        _add_note(error, f"{len(finished)} shard(s) finished by this run are kept in {out_dir}: the same command "
+                         f"resumes (delete the folder to start over).")  # fmt: skip
+        raise
+
+
+def _add_note(error: BaseException, note: str) -> None:
+    """``BaseException.add_note`` (Python 3.11), also on 3.10: the note is in ``error.__notes__``."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:
+        error.__notes__ = [*getattr(error, "__notes__", []), note]
+
+
+class _RunFootprint:
+    """What a split's run finds in ``out_dir`` before it starts, so that a failed run can be undone."""
+
+    def __init__(self, out_dir: Path, split: str):
+        self.out_dir, self.split = out_dir, split
+        self.folders = [out_dir, out_dir / DATA_DIR, out_dir / STATE_DIR, out_dir / STATE_DIR / TMP_DIR]
+        self.existing_folders = {folder for folder in self.folders if folder.is_dir()}
+        # Shards are never rewritten (a rerun skips finished ones): their names suffice. Records and settings are small.
+        self.files = {path: None if path.suffix == ".parquet" else path.read_bytes() for path in self._split_files()}
+
+    def _split_files(self) -> list:
+        """This split's shards, records and settings (the files a run of it writes)."""
+        data_dir, state_dir = self.out_dir / DATA_DIR, self.out_dir / STATE_DIR
+        return [
+            *(data_dir.glob(f"{self.split}-*.parquet") if data_dir.is_dir() else ()),
+            *(state_dir.glob(f"{self.split}-*.json") if state_dir.is_dir() else ()),
+            *([state_dir / f"{self.split}.json"] if (state_dir / f"{self.split}.json").is_file() else []),
+        ]
+
+    def new_shards(self) -> list:
+        """The shards of the split written since this footprint was taken."""
+        data_dir = self.out_dir / DATA_DIR
+        return [path for path in data_dir.glob(f"{self.split}-*.parquet") if path not in self.files] if data_dir.is_dir() else []
+
+    def remove_temporary_files(self) -> None:
+        tmp_dir, state_dir = self.out_dir / STATE_DIR / TMP_DIR, self.out_dir / STATE_DIR
+        for leftover in [*tmp_dir.glob(f".{self.split}-*.tmp"), *state_dir.glob(f".{self.split}*.tmp")]:
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+    def undo(self) -> None:
+        """Remove the files this run added, restore the ones it replaced, remove the folders it created."""
+        self.remove_temporary_files()
+        for path in self._split_files():
+            if path not in self.files:
+                path.unlink()
+        for path, content in self.files.items():
+            if content is not None and (not path.is_file() or path.read_bytes() != content):
+                write_bytes_atomic(path, content)
+        for folder in reversed(self.folders):
+            if folder not in self.existing_folders:
+                with contextlib.suppress(OSError):  # not empty: someone else wrote there meanwhile
+                    os.rmdir(folder)
+
+
+def _write_shards(out_dir: Path, split: str, num_shards: int, make_payload, build_rows, features, *, num_samples: int,
+                  num_proc: int, settings: dict, payload_size, description: str) -> ShardRunSummary:  # fmt: skip
     done = _prepare_directory(out_dir, split, num_shards, settings)
     pending = [index for index in range(num_shards) if index not in done]
     records = read_split_records(out_dir, split, num_shards)
     done_samples = sum((records[i]["num_rows"] or 0) + len(records[i]["skipped"]) for i in done)
     payload_size = payload_size or len
 
-    progress = tqdm(total=num_samples, initial=done_samples, unit="sample", desc=f"{description} {split}")
+    # No bar when stderr is not a terminal (logs, pipes, tests); on an error the bar is cleared, so the error is
+    # the last line the user sees.
+    progress = tqdm(total=num_samples, initial=done_samples, unit="sample", desc=f"{description} {split}", disable=None)
     args = (features, str(out_dir), split)
     try:
         if num_proc <= 1 or len(pending) <= 1:
@@ -259,6 +341,9 @@ def write_shards(
                     for future in in_flight:
                         future.cancel()
                     raise
+    except BaseException:
+        progress.leave = False
+        raise
     finally:
         progress.close()
 

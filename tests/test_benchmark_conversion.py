@@ -366,6 +366,6 @@ def test_cli_commands_exit_codes_and_one_line_errors(ehf, synthetic_body_model_d
     expected = {"convert-missing": "01_align.ply", "unknown-name": "known: agora_val", "synthesize-taken": "not an empty folder"}
     for case, argv in failures.items():
         capsys.readouterr()
-        assert hub_datasets_main(argv) == 1, case
+        assert hub_datasets_main(argv) == 2, case  # smplest_hf.exit_codes.BAD_INPUT
         error = capsys.readouterr().err.strip()
         assert error.startswith("error: ") and "\n" not in error and expected[case] in error, (case, error)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from smplest_hf.exit_codes import BAD_INPUT
 from hub_datasets import EHPS_FEATURES, HumanDataError, convert_humandata, load_ehps_dataset, to_supervision_keypoints
 from hub_datasets.__main__ import main as cli_main
 from hub_datasets.humandata import parse_humandata, read_humandata
@@ -423,7 +424,7 @@ def test_cli_converts_and_reports_bad_input_in_one_line(converted, tmp_path, cap
         (["convert-humandata", str(npz), str(image_root), str(tmp_path / "o"), "--split", "a/b"], "split name 'a/b'"),
         (["push", str(tmp_path / "empty"), "org/name"], "is not a directory"),
     ):
-        assert cli_main(argv) == 1
+        assert cli_main(argv) == BAD_INPUT
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
     with pytest.raises(SystemExit) as exit_info:

@@ -15,6 +15,7 @@ from test_hub_datasets_humandata import (
     write_official_humandata,
 )
 
+from smplest_hf.exit_codes import BAD_INPUT
 from hub_datasets import HumanDataError, convert_humandata
 from hub_datasets.__main__ import main as cli_main
 from smplest_hf.models.smplest_x.smplx_layout import SMPLX_JOINT_NAMES
@@ -205,7 +206,7 @@ def test_non_finite_boxes_are_refused_in_one_line(tmp_path, capsys, key, row):
     box[row + 1, 4] = np.inf  # a second bad row: the message names the first
     npz, image_root, _ = write_official_humandata(tmp_path, **{key: box})
     out = tmp_path / "out"
-    assert cli_main(["convert-humandata", str(npz), str(image_root), str(out)]) == 1
+    assert cli_main(["convert-humandata", str(npz), str(image_root), str(out)]) == BAD_INPUT
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"toyset.npz: '{key}' holds NaN or infinite values in 2 rows, the first row {row}" in err

@@ -13,6 +13,7 @@ from PIL import Image
 from hub_datasets import EHPS_FEATURES, load_ehps_dataset, synthesize_dataset, synthesize_rows
 from hub_datasets.__main__ import main as cli_main
 from hub_datasets.sharding import ShardingError
+from smplest_hf.exit_codes import BAD_INPUT
 from hub_datasets.synthetic import encode_jpeg, people_counts, sample_scene, scene_background
 from hub_datasets.synthetic_poses import BODY_POSE_INDEX, sample_people
 from smplest_hf.models.smplest_x.body_model import SmplxBodyModel
@@ -289,11 +290,11 @@ def test_cli_writes_a_dataset_and_reports_bad_arguments(tmp_path, synthetic_body
         (["--num-samples", "2", "--seed", "0", "--num-proc", "0"], "num_proc must be a positive integer"),
         (["--num-samples", "2", "--seed", "0", "--split", "no/slash"], "split name 'no/slash'"),
     ):
-        assert cli_main([*common, *arguments]) == 1, arguments
+        assert cli_main([*common, *arguments]) == BAD_INPUT, arguments
         error = capsys.readouterr().err
         assert error.startswith("error: ") and message in error and error.count("\n") == 1, repr(error)
     missing = tmp_path / "no_model"
-    assert cli_main(["synthesize", str(out_dir), "--num-samples", "2", "--seed", "0", "--body-model", str(missing)]) == 1
+    assert cli_main(["synthesize", str(out_dir), "--num-samples", "2", "--seed", "0", "--body-model", str(missing)]) == BAD_INPUT
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:  # argparse: a required option is missing
         cli_main(["synthesize", str(out_dir), "--num-samples", "2"])

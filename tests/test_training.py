@@ -402,7 +402,9 @@ def test_checkpoints_hold_no_pickle_and_resume_without_unpickling(train_script, 
     card = (checkpoint / "README.md").read_text()  # the local data folder is no Hub dataset: not in the card
     assert "library_name: transformers" in card and str(synthetic_data) not in card and "datasets:" not in card
     state_files = {name.split("/")[1] for name in files if name.startswith("training_state/")}
-    assert state_files == {f"{name}.{suffix}" for name in ("optimizer", "scheduler", "random_states_0") for suffix in ("json", "safetensors")} | {"model.safetensors"}
+    # The weights are stored once: the checkpoint's model.safetensors, which resuming reads.
+    assert state_files == {f"{name}.{suffix}" for name in ("optimizer", "scheduler", "random_states_0") for suffix in ("json", "safetensors")}
+    assert "model.safetensors" in files
 
     def refuse(*args, **kwargs):
         raise AssertionError("resuming must not unpickle anything")
@@ -415,6 +417,42 @@ def test_checkpoints_hold_no_pickle_and_resume_without_unpickling(train_script, 
     assert sorted(resumed["losses"]) == [3, 4]
     assert [resumed["losses"][step] for step in (3, 4)] == [full["losses"][step] for step in (3, 4)]
     assert resumed["parameter_sha256_per_process"] == full["parameter_sha256_per_process"]
+
+
+def test_resume_with_more_steps_stretches_the_schedule_and_restores_the_weights(tmp_path):
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+
+    from smplest_hf.training.checkpointing import load_training_state, save_training_state
+
+    def setup(total_steps, seed):
+        torch.manual_seed(seed)
+        model = SmplestXForHumanMeshRecovery(SmplestXConfig.from_preset("tiny"))
+        optimizer = build_optimizer(model, 1e-3)
+        return model, optimizer, warmup_cosine_schedule(optimizer, total_steps, min_learning_rate=1e-5, warmup_steps=2)
+
+    accelerator = Accelerator(cpu=True)
+    try:
+        model, optimizer, scheduler = setup(10, seed=0)
+        for _ in range(10):
+            optimizer.step(), scheduler.step()
+        assert scheduler.get_last_lr()[0] == pytest.approx(1e-5)  # the 10-step run ends at its floor
+        model.save_pretrained(tmp_path)
+        save_training_state(accelerator, tmp_path / "training_state", model, optimizer, scheduler)
+        assert not (tmp_path / "training_state" / "model.safetensors").exists()  # weights stored once
+
+        resumed, optimizer, scheduler = setup(20, seed=1)  # max_steps raised to 20, other initial weights
+        load_training_state(accelerator, tmp_path / "training_state", resumed, optimizer, scheduler)
+        assert _digest(resumed) == _digest(model)
+        # Step 10 of a 20-step cosine after 2 warm-up steps: progress 8/18.
+        expected = [1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + math.cos(math.pi * (step - 2) / 18)) for step in (10, 11)]
+        assert scheduler.get_last_lr()[0] == pytest.approx(expected[0], rel=1e-12)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(expected[0], rel=1e-12)  # the next step uses it
+        optimizer.step(), scheduler.step()
+        assert scheduler.get_last_lr()[0] == pytest.approx(expected[1], rel=1e-12)
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
 
 
 def test_training_state_files_round_trip_nested_states(tmp_path):

@@ -4,7 +4,8 @@ Layout of `output_dir/checkpoint-<step>/` (step zero-padded to 8 digits so names
 
     config.json, model.safetensors, preprocessor_config.json, README.md, code files   <- from_pretrained() loads it
     trainer_state.json     step, epoch and batches consumed in it, the config, the latest evaluation
-    training_state/        `save_training_state`: weights, optimizer, scheduler, RNG states of every process
+    training_state/        `save_training_state`: optimizer, scheduler, RNG states of every process (the weights
+                           are the checkpoint's `model.safetensors`, stored once)
 
 The training state holds no pickle, so resuming from a downloaded checkpoint runs no code from it: tensors go to
 `.safetensors` files, everything else to JSON (`<name>.safetensors` + `<name>.json` per state; see
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
 from ..export.atomic import write_json_atomic
 
@@ -99,7 +101,6 @@ def prune_checkpoints(output_dir, total_limit: int | None) -> list:
 
 
 # ------------------------------------------------------------------------------------------- training state
-MODEL_STATE = "model"
 OPTIMIZER_STATE = "optimizer"
 SCHEDULER_STATE = "scheduler"
 SCALER_STATE = "scaler"
@@ -183,10 +184,11 @@ def _is_sharded(accelerator) -> bool:
 def save_training_state(accelerator, directory, model, optimizer, scheduler) -> None:
     """Everything a resumed run needs to continue bit for bit, without pickles; every process must call it.
 
-    The main process writes `model` (network weights), `optimizer`, `scheduler` (and `scaler` with fp16 loss
-    scaling); each process writes its `random_states_<i>` (Python, NumPy, torch and CUDA generators, and the
-    Accelerator's micro-batch counter, which decides where gradient accumulation syncs). Under FSDP / DeepSpeed
-    the states are sharded: Accelerate's `save_state` writes them.
+    The main process writes `optimizer`, `scheduler` (and `scaler` with fp16 loss scaling); each process writes
+    its `random_states_<i>` (Python, NumPy, torch and CUDA generators, and the Accelerator's micro-batch counter,
+    which decides where gradient accumulation syncs). The weights are not written here: the checkpoint folder
+    `directory` lives in holds them (`save_model_directory`), and `load_training_state` reads them from there.
+    Under FSDP / DeepSpeed the states are sharded: Accelerate's `save_state` writes them (weights included).
     """
     directory = Path(directory)
     if _is_sharded(accelerator):
@@ -195,7 +197,6 @@ def save_training_state(accelerator, directory, model, optimizer, scheduler) -> 
     directory.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        save_file(accelerator.unwrap_model(model).state_dict(), str(directory / f"{MODEL_STATE}.safetensors"))
         save_state_files(optimizer.state_dict(), directory, OPTIMIZER_STATE)
         save_state_files(scheduler.state_dict(), directory, SCHEDULER_STATE)
         if accelerator.scaler is not None:
@@ -206,7 +207,13 @@ def save_training_state(accelerator, directory, model, optimizer, scheduler) -> 
 
 def load_training_state(accelerator, directory, model, optimizer, scheduler) -> None:
     """Restore what `save_training_state` wrote into the prepared `model`, `optimizer`, `scheduler`, the RNGs and
-    the Accelerator's step counter. A process beyond the saved run's count keeps its own RNG states.
+    the Accelerator's step counter. A process beyond the saved run's count keeps its own RNG states. The weights
+    come from the checkpoint folder above `directory` (`model.safetensors`, or its shards).
+
+    The learning-rate schedule is this run's: the scheduler's step count is restored, its shape (total and
+    warm-up steps, floor) is the one `scheduler` was built with, so raising `max_steps` on resume stretches the
+    cosine over the new length instead of keeping the old one (whose lr would stay at its floor); the current
+    learning rate is recomputed from it.
 
     Raises:
         FileNotFoundError: `directory` holds no such state (e.g. a pickled one from an older version, which is
@@ -222,9 +229,13 @@ def load_training_state(accelerator, directory, model, optimizer, scheduler) -> 
             "version, which pickled it; pickles are not loaded (they can run code). Start from its model instead "
             "(model.from_pretrained: the checkpoint folder)."
         )
-    accelerator.unwrap_model(model).load_state_dict(load_file(str(directory / f"{MODEL_STATE}.safetensors")))
+    _load_weights(accelerator.unwrap_model(model), directory.parent)
     optimizer.load_state_dict(load_state_files(directory, OPTIMIZER_STATE))
-    scheduler.load_state_dict(load_state_files(directory, SCHEDULER_STATE))
+    scheduler_state = load_state_files(directory, SCHEDULER_STATE)
+    if "lr_lambdas" in scheduler_state:  # the schedule's shape: this run's (see the docstring)
+        scheduler_state["lr_lambdas"] = scheduler.state_dict()["lr_lambdas"]
+    scheduler.load_state_dict(scheduler_state)
+    _apply_schedule(getattr(scheduler, "scheduler", scheduler))  # Accelerate wraps it
     if accelerator.scaler is not None:
         accelerator.scaler.load_state_dict(load_state_files(directory, SCALER_STATE))
     rng_name = RNG_STATE.format(process_index=accelerator.process_index)
@@ -232,6 +243,29 @@ def load_training_state(accelerator, directory, model, optimizer, scheduler) -> 
         states = load_state_files(directory, rng_name)
         accelerator.step = states["step"]
         _restore_rng_states(states)
+
+
+def _load_weights(model, checkpoint_dir: Path) -> None:
+    """The weights `save_pretrained` wrote into `checkpoint_dir` (one safetensors file, or shards with an index)."""
+    index = checkpoint_dir / SAFE_WEIGHTS_INDEX_NAME
+    if (checkpoint_dir / SAFE_WEIGHTS_NAME).is_file():
+        files = [SAFE_WEIGHTS_NAME]
+    elif index.is_file():
+        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    else:
+        raise FileNotFoundError(f"{checkpoint_dir} holds no {SAFE_WEIGHTS_NAME}: not a complete checkpoint.")
+    weights = {}
+    for name in files:
+        weights.update(load_file(str(checkpoint_dir / name)))
+    model.load_state_dict(weights)
+
+
+def _apply_schedule(scheduler) -> None:
+    """Set every group's learning rate to what the scheduler's own lambdas give at its restored step."""
+    rates = [base * factor(scheduler.last_epoch) for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+    for group, rate in zip(scheduler.optimizer.param_groups, rates):
+        group["lr"] = rate
+    scheduler._last_lr = rates
 
 
 def save_model_directory(model, directory, processor=None, *, state_dict=None, is_main_process=True,

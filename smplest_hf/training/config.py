@@ -14,7 +14,7 @@ data:
 optimization: {batch_size: 16, epochs: 4, learning_rate: 5.0e-4, min_learning_rate: 1.0e-5}
 evaluation: {dataset: data/synthetic, split: test, every_steps: 200}
 checkpointing: {every_steps: 500, total_limit: 2}
-logging: {every_steps: 10, log_with: [tensorboard]}
+logging: {every_steps: 10, log_with: [jsonl, tensorboard]}
 ```
 
 >>> from smplest_hf.training import TrainingConfig
@@ -208,14 +208,15 @@ class CheckpointOptions:
 
 @dataclass
 class LoggingOptions:
-    """Loss and metric logging: Accelerate trackers (`log_with`, e.g. tensorboard, wandb; unavailable ones are
-    skipped with a warning) plus, always, `output_dir/logs/metrics.jsonl`.
+    """Loss and metric logging: always `output_dir/logs/metrics.jsonl` (tracker `jsonl`, the default), plus the
+    Accelerate trackers named in `log_with` (e.g. tensorboard, wandb: not dependencies; one that is named but not
+    installed is skipped with a warning naming the package to install).
 
     `every_steps`: log the losses (mean over processes and micro-steps) every N optimizer steps.
     """
 
     every_steps: int = 10
-    log_with: list = field(default_factory=lambda: ["tensorboard"])
+    log_with: list = field(default_factory=lambda: ["jsonl"])
     project_name: str = "smplest_x"
     progress_bar: bool = True
 

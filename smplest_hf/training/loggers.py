@@ -1,7 +1,8 @@
 """Logging for training: Accelerate trackers that are installed, plus a JSON-lines file that always works.
 
-TensorBoard is the default tracker but not a dependency (it pulls grpcio and protobuf): when it (or any tracker
-named in `logging.log_with`) is not installed, training warns once and logs to `metrics.jsonl` only.
+`metrics.jsonl` (tracker `jsonl`) is the default and always works. TensorBoard, W&B, ... are not dependencies
+(TensorBoard pulls grpcio and protobuf): one named in `logging.log_with` but not installed makes training warn
+once, naming the package to install, and log to `metrics.jsonl` only.
 
 >>> import json, tempfile
 >>> folder = tempfile.mkdtemp()
@@ -37,18 +38,20 @@ class JsonlTracker(GeneralTracker):
 
     def __init__(self, logging_dir):
         super().__init__()
-        self.path = Path(logging_dir) / METRICS_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(logging_dir) / METRICS_FILE  # its folder is made on the first write: a run that fails
+        # while being set up leaves no folder behind
 
     @property
     def tracker(self):
         return self.path
 
     def store_init_configuration(self, values: dict):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         (self.path.parent / "config.json").write_text(json.dumps(values, indent=2, sort_keys=True, default=str) + "\n")
 
     def log(self, values: dict, step=None, **kwargs):
         record = {"step": step, **{name: _plain(value) for name, value in values.items()}}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
             handle.flush()

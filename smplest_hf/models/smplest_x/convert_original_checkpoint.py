@@ -28,6 +28,7 @@ import shutil
 import sys
 import tempfile
 import uuid
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -135,6 +136,29 @@ def _first_sentence(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+def _torch_load_quietly(path: Path, *, weights_only: bool, mmap: bool):
+    """`torch.load` to CPU without torch's "Detected pickle protocol N" warning (files pickled with another
+    protocol than 2 load fine; the warning only added two lines around our one-line messages)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Detected pickle protocol")
+        return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap)
+
+
+def _pickle_protocol(path: Path) -> int:
+    """The pickle protocol of a torch.save file (its `data.pkl`, or the legacy format's first pickle); 0 if unknown."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                member = next((name for name in archive.namelist() if name.endswith("/data.pkl")), None)
+                head = archive.open(member).read(2) if member else b""
+        else:
+            with open(path, "rb") as file:
+                head = file.read(2)
+    except (OSError, zipfile.BadZipFile):
+        return 0
+    return head[1] if len(head) == 2 and head[0] == pickle.PROTO[0] else 0
+
+
 def load_torch_file(path: Path, trust_pickle: bool):
     """`torch.load` to CPU, memory-mapped when the file allows it (the H snapshot is 8.2 GB, mostly Adam state
     we never touch), restricted unpickling unless the caller explicitly trusts the file.
@@ -144,25 +168,39 @@ def load_torch_file(path: Path, trust_pickle: bool):
     """
     mmap = zipfile.is_zipfile(path)  # only the zip format (torch >= 1.6 default) can be memory-mapped
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        return _torch_load_quietly(path, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
-        # The restricted unpickler reports an object it will not build as "Unsupported global: GLOBAL x.y";
-        # anything else it reports ("Unsupported operand 216", ...) means the bytes are not a pickle at all, and
-        # full unpickling would not help (and must not be suggested for a file we cannot even parse).
+        # The restricted unpickler refuses a module it blocks outright (os, posix, sys, nt: they run commands or
+        # change the process, no checkpoint needs them) as "unsupported GLOBAL x.y whose module m is blocked".
+        # This is refused even with --trust-pickle: full unpickling would call it.
+        blocked = re.search(r"unsupported GLOBAL ([\w.]+) whose module ([\w.]+) is blocked", str(error))
+        if blocked is not None:
+            raise CheckpointConversionError(
+                f"{path} asks the unpickler to call {blocked.group(1)} (module {blocked.group(2)} can run commands or "
+                "change this process; no checkpoint needs it): refused, also with --trust-pickle. Do not load this file."
+            ) from None
+        # What it will not build: an object ("Unsupported global: GLOBAL x.y"), or the instructions of a newer
+        # pickle protocol in a valid file (torch.save(..., pickle_protocol=4): "Unsupported operand 149"); full
+        # unpickling reads both. Any other report means the bytes are not a pickle at all, and full unpickling
+        # would not help (and must not be suggested for a file we cannot even parse).
         refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
-        if refused is None:
+        protocol = _pickle_protocol(path)
+        if refused is not None:
+            reason = f"holds a Python object ({refused.group(1)}) that torch.load(weights_only=True) refuses to build"
+        elif "Unsupported operand" in str(error) and protocol > 2:
+            reason = f"was saved with pickle protocol {protocol}, which torch.load(weights_only=True) cannot read"
+        else:
             raise CheckpointConversionError(
                 f"{path} is not a readable torch checkpoint (not a torch.save file, or corrupted)."
             ) from None
         if not trust_pickle:
             raise CheckpointConversionError(
-                f"{path} holds a Python object ({refused.group(1)}) that torch.load(weights_only=True) refuses to "
-                "build. Full unpickling can run arbitrary code from the file: only if you trust where it came "
-                "from, re-run with --trust-pickle (trust_pickle=True)."
+                f"{path} {reason}. Full unpickling can run arbitrary code from the file: only if you trust where it "
+                "came from, re-run with --trust-pickle (trust_pickle=True)."
             ) from None
         print(f"warning: unpickling {path} without restrictions (--trust-pickle)", file=sys.stderr)
         try:
-            return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
+            return _torch_load_quietly(path, weights_only=False, mmap=mmap)
         except Exception as full_error:  # noqa: BLE001 - see docstring
             raise CheckpointConversionError(
                 f"{path} is not a readable torch checkpoint: {_first_sentence(full_error)}"
