@@ -27,6 +27,7 @@ root-relative vertex error (mean and max over vertices and crops, mm), camera tr
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -105,7 +106,10 @@ def main():
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--body-model", default=None, help="folder containing smplx/ (default: synthetic)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from smplest_hf.synthetic import write_synthetic_body_model
 
@@ -136,7 +140,7 @@ def main():
                     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
-          f"{torch.backends.cpu.get_cpu_capability()}, median of {args.repeats}")  # fmt: skip
+          f"{torch.backends.cpu.get_cpu_capability()}, median of {args.repeats}; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     print("| model | batch | variant | ms/person | vs float32 | vertex mean / max (mm) | camera max | betas max |")
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
