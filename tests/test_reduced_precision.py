@@ -53,7 +53,7 @@ def test_loading_in_bfloat16_keeps_the_precision_critical_parts_float32(float32_
         else:
             assert parameter.dtype == torch.bfloat16, name
             assert torch.equal(parameter, reference[name].to(torch.bfloat16)), name
-    assert bfloat16.compute_dtype == torch.bfloat16 and float32.compute_dtype == torch.float32
+    assert bfloat16.dtype == torch.bfloat16 and float32.dtype == torch.float32
     assert bfloat16.body_model.shapedirs.dtype == torch.float32
 
 
@@ -62,8 +62,8 @@ def test_casting_to_bfloat16_matches_loading_in_it(float32_and_bfloat16, synthet
     cast = SmplestXForHumanMeshRecovery.from_pretrained(BUNDLED_MODEL_DIR).to(torch.bfloat16)
     for (name, a), (_, b) in zip(cast.named_parameters(), loaded.named_parameters()):
         assert a.dtype == b.dtype and torch.equal(a, b), name
-    assert cast.half().compute_dtype == torch.float16 and cast.decoder.readouts["betas"].weight.dtype == torch.float32
-    assert cast.float().compute_dtype == torch.float32  # and back: every parameter float32 again
+    assert cast.half().dtype == torch.float16 and cast.decoder.readouts["betas"].weight.dtype == torch.float32
+    assert cast.float().dtype == torch.float32  # and back: every parameter float32 again
     assert {p.dtype for p in cast.parameters()} == {torch.float32}
 
 
@@ -110,7 +110,7 @@ def test_auto_dtype_follows_the_hardware_and_is_recorded(tiny_model_dir, synthet
 def test_auto_keeps_a_given_model_in_its_own_dtype(tiny_model_dir):
     model = SmplestXForHumanMeshRecovery.from_pretrained(tiny_model_dir).eval()
     pipeline = SmplestXPipeline(model, detector="none")
-    assert pipeline.dtype == torch.float32 and model.compute_dtype == torch.float32
+    assert pipeline.dtype == torch.float32 and model.dtype == torch.float32
     assert pipeline.dtype_reason == "auto: the given model's own dtype"
 
 

@@ -507,10 +507,10 @@ class SmplestXForHumanMeshRecovery(SmplestXPreTrainedModel):
         return self
 
     @property
-    def compute_dtype(self) -> torch.dtype:
-        """The dtype the attention / MLP branches run in (`model.dtype` names the first parameter's, the patch
-        embedding's, which stays float32 under `.to(torch.bfloat16)`; see FLOAT32_PARAMETERS)."""
-        return self.encoder.layers[0].attention.qkv.weight.dtype if len(self.encoder.layers) else self.dtype
+    def dtype(self) -> torch.dtype:
+        """The dtype the network computes in: its attention / MLP weights' (transformers' default, the first
+        parameter's, would name the patch embedding's, float32 in a bf16 model; see FLOAT32_PARAMETERS)."""
+        return self.encoder.layers[0].attention.qkv.weight.dtype if len(self.encoder.layers) else super().dtype
 
     def _get_camera_translation(self, camera: torch.Tensor) -> torch.Tensor:
         """(N, 3) predicted (tx, ty, s) -> (N, 3) translation (tx, ty, k * sigmoid(s))."""

@@ -198,7 +198,7 @@ class SmplestXPipeline:
             raise ValueError(f"box_format must be one of {BOX_FORMATS}, got {box_format!r}.")
         self.device = resolve_device(device)
         if isinstance(model, SmplestXForHumanMeshRecovery) and isinstance(dtype, str) and dtype.lower() == "auto":
-            self.dtype, self.dtype_reason = model.compute_dtype, "auto: the given model's own dtype"
+            self.dtype, self.dtype_reason = model.dtype, "auto: the given model's own dtype"
         else:
             self.dtype, self.dtype_reason = choose_dtype(dtype, self.device)
         self.batch_size = batch_size
