@@ -52,6 +52,7 @@ from smplest_hf.training import (
     TrainingConfig,
     build_optimizer,
     checkpoint_path,
+    choose_attention_implementation,
     freeze_layers,
     init_layers_for_width,
     init_readouts_at_rest_pose,
@@ -90,9 +91,11 @@ def build_model(config: TrainingConfig):
     """The network (new from a preset, from a checkpoint, or with a ViTPose encoder), frozen as asked, and the
     image processor saved beside it."""
     options = config.model
+    # "auto" is settled per device and precision in `train` (`choose_attention_implementation`); sdpa until then.
+    attention = None if options.attn_implementation == "auto" else options.attn_implementation
     if options.from_pretrained is not None:
         model = SmplestXForHumanMeshRecovery.from_pretrained(
-            options.from_pretrained, dtype=torch.float32, attn_implementation=options.attn_implementation,
+            options.from_pretrained, dtype=torch.float32, attn_implementation=attention,
             **options.config_overrides,
         )  # fmt: skip
         if options.loss_weights:  # merged, not replaced: the saved config spells out every weight
@@ -105,7 +108,7 @@ def build_model(config: TrainingConfig):
     else:
         model_config = SmplestXConfig.from_preset(
             options.preset, **options.config_overrides, loss_weights=options.loss_weights or None,
-            attn_implementation=options.attn_implementation,
+            attn_implementation=attention,
         )  # fmt: skip
         model = SmplestXForHumanMeshRecovery(model_config)
         if options.init_layers_for_width:
@@ -311,6 +314,9 @@ def train(config: TrainingConfig) -> dict:
                         format="%(asctime)s %(name)s: %(message)s")  # fmt: skip
     set_seed(config.seed)  # before the model: every process builds the same initial weights
     model, processor, frozen = build_model(config)
+    model.set_attn_implementation(
+        choose_attention_implementation(config.model.attn_implementation, accelerator.device.type, accelerator.mixed_precision)
+    )
     body_model_dir = resolve_body_model_dir(config.model.body_model_dir, accelerator)
     # The model keeps its body model float32 on its device and out of DDP/FSDP/DeepSpeed's sight (no submodule).
     model.to(accelerator.device).attach_body_model(body_model_dir)

@@ -67,7 +67,7 @@ def _demo(args) -> int:
     body_model = args.body_model or cached_synthetic_body_model_dir()
     infer_args = build_parser().parse_args(
         ["infer", str(samples), str(args.output_dir), "--model", str(model), "--body-model", str(body_model),
-         "--boxes", str(samples / "boxes.json"), "--device", args.device or "cpu",
+         "--boxes", str(samples / "boxes.json"), "--device", args.device or "cpu", "--dtype", "float32",
          *(["--overwrite"] if args.overwrite else [])]
     )  # fmt: skip
     status = _infer(infer_args)
@@ -315,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--boxes", help='JSON person boxes [x, y, w, h] in pixels: a list for one image, {"file name": [...]} for a folder, or for a video one list per frame / {"frame number": [...]} (skips the detector)')
     infer.add_argument("--outputs", default=None, help=f"comma-separated subset of {','.join(OUTPUT_KINDS)} (images; default: all) or of {','.join(OUTPUT_KINDS)},anim (videos; default: params,overlay,keypoints,anim)")
     infer.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
-    infer.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="half precision needs a GPU")
+    infer.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                       help="auto (default): bfloat16 where the hardware has native bf16 matrix units (AMX / AVX512-BF16 "
+                       "CPUs, CUDA 8.0+), else float32; float16 needs a GPU; the choice is recorded in results.json")
     infer.add_argument("--batch-size", type=int, default=8, help="people per model pass, images per detector pass (default: 8)")
     infer.add_argument("--threshold", type=float, default=0.5, help="minimum detector score of a person (default: 0.5)")
     infer.add_argument("--max-people", type=int, default=None, help="keep at most this many people per image (best scores)")

@@ -193,7 +193,7 @@ def test_image_and_video_runs_write_files_with_the_users_mode(umask_027, tiny_mo
     images = [tmp_path / f"frame_{index}.png" for index in range(len(frames))]
     for path, frame in zip(images, frames):
         Image.fromarray(frame).save(path)
-    pipeline = SmplestXPipeline(tiny_model_dir, body_model_dir=synthetic_body_model_dir, detector="none", batch_size=2)
+    pipeline = SmplestXPipeline(tiny_model_dir, body_model_dir=synthetic_body_model_dir, detector="none", batch_size=2, dtype="float32")
     infer_image_files(pipeline, images, tmp_path / "images", kinds=("params", "mesh", "glb", "overlay", "keypoints"), progress=False)
     infer_video_file(pipeline, tmp_path / "inputs" / "clip.mp4", tmp_path / "video", kinds=VIDEO_OUTPUT_KINDS, progress=False)
     assert {"results.json", "params/frame_0_0.npz", "meshes/frame_1_0.obj", "overlays/frame_1.png"} <= set(file_modes(tmp_path / "images"))

@@ -28,7 +28,7 @@ def image():
 
 @pytest.fixture(scope="module")
 def pipeline(tiny_model_dir, synthetic_body_model_dir):
-    return SmplestXPipeline(tiny_model_dir, body_model_dir=synthetic_body_model_dir, detector="none", batch_size=4)
+    return SmplestXPipeline(tiny_model_dir, body_model_dir=synthetic_body_model_dir, detector="none", batch_size=4, dtype="float32")
 
 
 def _jpeg_with_focal(path, focal_35mm, size=(320, 240)):

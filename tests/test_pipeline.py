@@ -28,7 +28,7 @@ PARAMETERS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose",
 # ------------------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def pipeline(tiny_model_dir, synthetic_body_model_dir):
-    return SmplestXPipeline(tiny_model_dir, body_model_dir=synthetic_body_model_dir, detector="none", batch_size=2)
+    return SmplestXPipeline(tiny_model_dir, body_model_dir=synthetic_body_model_dir, detector="none", batch_size=2, dtype="float32")
 
 
 def write_tiny_detector(directory, labels=("person", "car", "dog")):
@@ -173,7 +173,7 @@ def test_without_body_model_only_parameters(pipeline, monkeypatch):
 
 def test_bad_settings_are_rejected(tiny_model_dir, tiny_detector_dir, tmp_path):
     with pytest.raises(ValueError, match="needs a GPU"):
-        resolve_dtype("bfloat16", torch.device("cpu"))
+        resolve_dtype("float16", torch.device("cpu"))
     with pytest.raises(ValueError, match="Unknown dtype"):
         resolve_dtype("float64", torch.device("cpu"))
     with pytest.raises(ValueError, match="rt_detr model, not an SMPLest-X model"):

@@ -54,7 +54,7 @@ def body_model(synthetic_body_model_dir):
 
 @pytest.fixture(scope="module")
 def pipeline(tiny_model_dir, synthetic_body_model_dir):
-    return SmplestXPipeline(tiny_model_dir, body_model_dir=synthetic_body_model_dir, detector="none", batch_size=4)
+    return SmplestXPipeline(tiny_model_dir, body_model_dir=synthetic_body_model_dir, detector="none", batch_size=4, dtype="float32")
 
 
 def project_box(vertices):

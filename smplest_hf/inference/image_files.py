@@ -128,6 +128,7 @@ def run_settings(pipeline, boxes_given: bool) -> dict:
     return {
         "device": str(pipeline.device),
         "dtype": str(pipeline.dtype).removeprefix("torch."),
+        "dtype_reason": pipeline.dtype_reason,
         "detector": "given boxes" if boxes_given else ("whole image" if pipeline.detector is None else pipeline.detector.name),
         "camera": str(pipeline.camera),
     }

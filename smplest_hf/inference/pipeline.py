@@ -56,18 +56,49 @@ def resolve_device(device=None) -> torch.device:
     return torch.device(device)
 
 
+def native_bfloat16(device: torch.device) -> str | None:
+    """Why `device` multiplies bfloat16 matrices natively (a short phrase), or None when it does not: CPUs with
+    AMX or AVX512-BF16, CUDA GPUs of compute capability 8.0 (Ampere) or newer. Elsewhere bfloat16 is emulated and
+    slower than float32."""
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        return f"CUDA compute capability {major}.{minor}" if major >= 8 else None
+    if device.type == "cpu":
+        if torch.cpu._is_amx_tile_supported():
+            return "CPU has AMX"
+        if torch.cpu._is_avx512_bf16_supported():
+            return "CPU has AVX512-BF16"
+    return None
+
+
+def choose_dtype(dtype, device: torch.device) -> tuple[torch.dtype, str]:
+    """`resolve_dtype` plus the reason for the choice, for run summaries: "requested" unless `dtype` is "auto"."""
+    if isinstance(dtype, str) and dtype.lower() == "auto":
+        reason = native_bfloat16(device)
+        if reason is not None:
+            return torch.bfloat16, f"auto: {reason} (native bfloat16 matrix units)"
+        return torch.float32, f"auto: no native bfloat16 matrix units on {device.type}"
+    return resolve_dtype(dtype, device), "requested"
+
+
 def resolve_dtype(dtype, device: torch.device) -> torch.dtype:
-    """"float32"/"bfloat16"/"float16" (or fp32/bf16/fp16, or a torch dtype) -> torch dtype; half precision only on GPU."""
+    """"auto", "float32"/"bfloat16"/"float16" (or fp32/bf16/fp16, or a torch dtype) -> torch dtype.
+
+    None is float32; "auto" is bfloat16 where `native_bfloat16(device)`, else float32. float16 needs a GPU (CPUs
+    compute it slowly and overflow-prone); bfloat16 runs anywhere.
+    """
     if dtype is None:
         return torch.float32
     if isinstance(dtype, str):
+        if dtype.lower() == "auto":
+            return choose_dtype(dtype, device)[0]
         if dtype.lower() not in DTYPES:
-            raise ValueError(f"Unknown dtype {dtype!r}; choose float32, bfloat16 or float16.")
+            raise ValueError(f"Unknown dtype {dtype!r}; choose auto, float32, bfloat16 or float16.")
         dtype = DTYPES[dtype.lower()]
     if dtype not in (torch.float32, torch.bfloat16, torch.float16):
         raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype}.")
-    if dtype != torch.float32 and device.type == "cpu":
-        raise ValueError(f"dtype {str(dtype).removeprefix('torch.')} needs a GPU; on CPU use float32.")
+    if dtype == torch.float16 and device.type == "cpu":
+        raise ValueError("dtype float16 needs a GPU; on CPU use bfloat16 or float32.")
     return dtype
 
 
@@ -126,8 +157,11 @@ class SmplestXPipeline:
         detector: a Hub id or folder of a transformers object-detection model, a `PersonDetector`, or "none"
             (each image is one person: pre-cropped inputs). Default: RT-DETR R50 (downloaded on first use).
         device: "cpu", "cuda", "cuda:1", ... (default: cuda when available).
-        dtype: "float32" (default), "bfloat16" or "float16"; half precision on GPU only. The body model always
-            runs in float32.
+        dtype: "auto" (default), "float32", "bfloat16" or "float16" (GPU only). "auto" is bfloat16 where the
+            hardware multiplies it natively (`native_bfloat16`: AMX / AVX512-BF16 CPUs, CUDA 8.0+), else float32;
+            a model passed as an object keeps its own dtype under "auto". Either way the precision-critical
+            parts (`modeling_smplest_x.FLOAT32_PARAMETERS`), the body model and all geometry stay float32.
+            `dtype_reason` says why the pipeline runs in `dtype`.
         batch_size: people per model forward pass (and images per detector pass).
         threshold, nms_iou, max_people, min_box_size: person-box filtering (see `PersonDetector`).
         max_pixels: images larger than this are shrunk for processing; results are still in original pixels.
@@ -144,7 +178,7 @@ class SmplestXPipeline:
         body_model_dir=None,
         detector=DEFAULT_DETECTOR,
         device=None,
-        dtype=None,
+        dtype="auto",
         batch_size: int = 8,
         threshold: float = 0.5,
         nms_iou: float = 0.5,
@@ -156,13 +190,17 @@ class SmplestXPipeline:
     ):
         from .camera_placement import CameraSpec
         from ..models.smplest_x.image_processing_smplest_x import BOX_FORMATS
+        from ..models.smplest_x.modeling_smplest_x import SmplestXForHumanMeshRecovery
 
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         if box_format not in BOX_FORMATS:
             raise ValueError(f"box_format must be one of {BOX_FORMATS}, got {box_format!r}.")
         self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
+        if isinstance(model, SmplestXForHumanMeshRecovery) and isinstance(dtype, str) and dtype.lower() == "auto":
+            self.dtype, self.dtype_reason = model.dtype, "auto: the given model's own dtype"
+        else:
+            self.dtype, self.dtype_reason = choose_dtype(dtype, self.device)
         self.batch_size = batch_size
         self.max_pixels = max_pixels
         self.box_format = box_format
@@ -180,7 +218,9 @@ class SmplestXPipeline:
             self.detector = detector
         else:
             self.detector = PersonDetector.from_pretrained(
-                detector, device=self.device, dtype=self.dtype, threshold=threshold, nms_iou=nms_iou,
+                # The detector in reduced precision on GPU only: on CPU its float32 boxes are the tested path.
+                detector, device=self.device, dtype=self.dtype if self.device.type == "cuda" else torch.float32,
+                threshold=threshold, nms_iou=nms_iou,
                 max_people=max_people, min_box_size=min_box_size,
             )  # fmt: skip
         self.timings = dict.fromkeys(STAGES, 0.0)
@@ -323,7 +363,7 @@ class SmplestXPipeline:
         """All crops through the model in chunks of `batch_size`; float32 CPU tensors of `_OUTPUT_FIELDS`."""
         chunks = defaultdict(list)
         for first in range(0, pixel_values.shape[0], self.batch_size):
-            batch = pixel_values[first : first + self.batch_size].to(self.device, self.dtype)
+            batch = pixel_values[first : first + self.batch_size].to(self.device)  # the model casts what it needs
             outputs = self.model(batch, return_geometry=geometry)
             for name in _OUTPUT_FIELDS:
                 value = getattr(outputs, name)
@@ -425,5 +465,7 @@ __all__ = [
     "check_model_location",
     "default_model_location",
     "resolve_device",
+    "choose_dtype",
+    "native_bfloat16",
     "resolve_dtype",
 ]

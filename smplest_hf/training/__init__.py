@@ -27,6 +27,7 @@ from .config import (
     TrainingConfig,
     TrainingConfigError,
 )
+from .attention import choose_attention_implementation
 from .initialization import init_layers_for_width, init_readouts_at_rest_pose
 from .optimization import (
     WarmupCosineFactor,
@@ -52,6 +53,7 @@ __all__ = [
     "WarmupCosineFactor",
     "build_optimizer",
     "checkpoint_path",
+    "choose_attention_implementation",
     "freeze_layers",
     "init_layers_for_width",
     "init_readouts_at_rest_pose",

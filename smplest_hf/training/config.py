@@ -34,6 +34,8 @@ from typing import Any, Union
 
 import yaml
 
+from .attention import ATTENTION_IMPLEMENTATIONS
+
 
 class TrainingConfigError(ValueError):
     """A training config (file or override) is invalid; the message names the key and what is expected."""
@@ -60,7 +62,8 @@ class ModelOptions:
             (`0.02 * sqrt(768 / hidden_size)`), so a narrow model's attention starts as sharp as ViT-B's (see
             `smplest_hf.training.initialization`; not in the original).
         gradient_checkpointing: recompute encoder/decoder layers in backward (less memory, ~30 % slower).
-        attn_implementation: `sdpa` (default) or `eager`.
+        attn_implementation: `auto` (default: `eager` for bf16 / fp16 mixed precision on CPU, where the sdpa
+            flash-attention backward is slow, else `sdpa`; see `smplest_hf.training.attention`), `sdpa` or `eager`.
         image_mean / image_std: per-channel normalisation of the [0, 1] crops, `(x - mean) / std`, for a new model
             (null: none, as the original); saved in its image processor, so inference normalises the same way.
     """
@@ -75,7 +78,7 @@ class ModelOptions:
     init_readouts_at_rest_pose: bool = False
     init_layers_for_width: bool = False
     gradient_checkpointing: bool = False
-    attn_implementation: str = "sdpa"
+    attn_implementation: str = "auto"
     image_mean: list | None = None
     image_std: list | None = None
 
@@ -328,8 +331,8 @@ class TrainingConfig:
             fail("model.image_std", f"must be positive, got {m.image_std}.")
         if m.from_pretrained is not None and m.image_mean is not None:
             fail("model.image_mean", "is for new models; model.from_pretrained brings its own image processor.")
-        if self.model.attn_implementation not in ("sdpa", "eager"):
-            fail("model.attn_implementation", f"must be sdpa or eager, got {self.model.attn_implementation!r}.")
+        if self.model.attn_implementation not in ATTENTION_IMPLEMENTATIONS:
+            fail("model.attn_implementation", f"must be auto, sdpa or eager, got {self.model.attn_implementation!r}.")
         if e.gender not in ("neutral", "per_sample"):
             fail("evaluation.gender", f"must be neutral or per_sample, got {e.gender!r}.")
         if not e.metrics:
