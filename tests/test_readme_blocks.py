@@ -112,8 +112,9 @@ def write_benchmark_dataset(synthetic: Path, directory: Path, benchmark) -> None
     if benchmark.ground_truth in vertex_counts:
         count = vertex_counts[benchmark.ground_truth]
         vertices = np.random.default_rng(0).normal(size=(len(rows), count, 3)).astype(np.float32)
-        rows = rows.add_column(benchmark.ground_truth, list(vertices))
-        rows = rows.cast_column(benchmark.ground_truth, datasets.Array2D((count, 3), "float32"))
+        features = rows.features.copy()
+        features[benchmark.ground_truth] = datasets.Array2D((count, 3), "float32")
+        rows = rows.map(lambda _, index: {benchmark.ground_truth: vertices[index]}, with_indices=True, features=features)
     (directory / "data").mkdir(parents=True)
     rows.to_parquet(str(directory / "data" / f"{benchmark.split}-00000-of-00001.parquet"))
 
@@ -155,7 +156,7 @@ def workspace(tmp_path_factory, synthetic_body_model_dir, local_hub):
     synthetic = root / "outputs" / "data" / "synthetic"
     synthesize_dataset(synthetic, 16, seed=0, body_model_dir=synthetic_body_model_dir, image_size=(128, 96))
     synthesize_dataset(synthetic, 8, seed=1, body_model_dir=synthetic_body_model_dir, image_size=(128, 96), split="test")
-    for name in ("ubody", "ehf", "agora_val", "egobody_egoset", "3dpw"):
+    for name in ("ubody", "ehf", "agora_val", "egobody_egoset"):
         write_benchmark_dataset(synthetic, root / "external" / f"{name}_ehps", get_benchmark(name))
 
     api = local_hub.api()
