@@ -115,6 +115,14 @@ def write_benchmark_dataset(synthetic: Path, directory: Path, benchmark) -> None
         features = rows.features.copy()
         features[benchmark.ground_truth] = datasets.Array2D((count, 3), "float32")
         rows = rows.map(lambda _, index: {benchmark.ground_truth: vertices[index]}, with_indices=True, features=features)
+    if benchmark.ground_truth == "smpl_params":  # SMPL people in the camera frame, 4 m away
+        features = rows.features.copy()
+        features.update({"smpl_global_orient": datasets.List(datasets.Value("float32"), length=3),
+                         "smpl_body_pose": datasets.Array2D((23, 3), "float32"),
+                         "smpl_betas": datasets.List(datasets.Value("float32"), length=10),
+                         "smpl_transl": datasets.List(datasets.Value("float32"), length=3)})  # fmt: skip
+        rows = rows.map(lambda _: {"smpl_global_orient": [np.pi, 0.0, 0.0], "smpl_body_pose": np.zeros((23, 3), np.float32),
+                                   "smpl_betas": [0.0] * 10, "smpl_transl": [0.0, 0.2, 4.0]}, features=features)  # fmt: skip
     (directory / "data").mkdir(parents=True)
     rows.to_parquet(str(directory / "data" / f"{benchmark.split}-00000-of-00001.parquet"))
 
@@ -156,7 +164,7 @@ def workspace(tmp_path_factory, synthetic_body_model_dir, local_hub):
     synthetic = root / "outputs" / "data" / "synthetic"
     synthesize_dataset(synthetic, 16, seed=0, body_model_dir=synthetic_body_model_dir, image_size=(128, 96))
     synthesize_dataset(synthetic, 8, seed=1, body_model_dir=synthetic_body_model_dir, image_size=(128, 96), split="test")
-    for name in ("ubody", "ehf", "agora_val", "egobody_egoset"):
+    for name in ("ubody", "ehf", "agora_val", "egobody_egoset", "3dpw"):
         write_benchmark_dataset(synthetic, root / "external" / f"{name}_ehps", get_benchmark(name))
 
     api = local_hub.api()
