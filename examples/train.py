@@ -484,6 +484,37 @@ def _flat(values: dict, prefix: str = "") -> dict:
 
 
 # ================================================================================================= CLI
+def check_starting_model(config: TrainingConfig, config_path) -> None:
+    """One line instead of the Hub's long OSError when `model.from_pretrained` is neither a local folder nor a
+    loadable model: usually an earlier stage's output that does not exist yet. A config beside this one whose
+    `output_dir` is that folder (or its `model/`) is named as the stage to run first."""
+    from smplest_hf.inference.pipeline import check_model_location
+
+    start = config.model.from_pretrained
+    if start is None or Path(start).expanduser().is_dir():
+        return
+    try:
+        check_model_location(start)
+        return
+    except ValueError:
+        pass
+    wanted = Path(start).expanduser()
+    for other in sorted(Path(config_path).parent.glob("*.yaml")):
+        try:
+            output_dir = Path(TrainingConfig.from_yaml(other).output_dir)
+        except ValueError:
+            continue  # an Accelerate config, not a training config
+        if wanted in (output_dir, output_dir / "model"):
+            raise ValueError(
+                f"model.from_pretrained {start!r} does not exist yet: it is the output of an earlier stage, {other}; "
+                "run that stage first (its command is at the top of that file)."
+            )
+    raise ValueError(
+        f"model.from_pretrained {start!r} is neither a model folder here nor a model on the Hub: run the stage that "
+        "writes it first, or point it at a model folder or Hub id."
+    )
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -500,6 +531,7 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     args, overrides = parse_args(argv)
     config = TrainingConfig.from_yaml(args.config, overrides)
+    check_starting_model(config, args.config)
     return train(config)
 
 

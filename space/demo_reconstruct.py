@@ -28,6 +28,7 @@ from demo_settings import (
     AUTO_DETECTOR,
     NO_DETECTOR,
     SpaceSettings,
+    model_display_name,
     model_location,
     synthetic_body_model_dir,
 )
@@ -95,7 +96,7 @@ def load_demo_pipeline(settings: SpaceSettings) -> DemoPipeline:
         model, body_model_dir=body_model_dir, detector=detector or NO_DETECTOR, device=device, dtype=dtype,
         batch_size=settings.batch_size, max_pixels=int(settings.work_megapixels * 1_000_000),
     )  # fmt: skip
-    notes.insert(0, f"Model: {model} on {pipeline.device} ({str(pipeline.dtype).removeprefix('torch.')}).")
+    notes.insert(0, f"Model: {model_display_name(model)} on {pipeline.device} ({str(pipeline.dtype).removeprefix('torch.')}).")
     return DemoPipeline(pipeline=pipeline, settings=settings, notes=notes)
 
 

@@ -134,4 +134,19 @@ def model_location(settings: SpaceSettings):
         raise ValueError(f"{error} For the Space, set SMPLEST_X_MODEL to a model folder or Hub id.") from None
 
 
-__all__ = ["AUTO_DETECTOR", "NO_DETECTOR", "SpaceSettings", "model_location", "synthetic_body_model_dir"]
+def model_display_name(model) -> str:
+    """How the page names the model: a Hub id as given, a local folder by its name (on a Space a full path is only
+    the container's), the bundled demo model as such."""
+    from smplest_hf.inference.pipeline import BUNDLED_MODEL_DIR
+
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        return str(model)
+    if path.resolve() == BUNDLED_MODEL_DIR.resolve():
+        return "the bundled demo model (smplest_hf/demo_model)"
+    return path.resolve().name
+
+
+__all__ = [
+    "AUTO_DETECTOR", "NO_DETECTOR", "SpaceSettings", "model_display_name", "model_location", "synthetic_body_model_dir",
+]  # fmt: skip

@@ -171,8 +171,10 @@ class LocalHub:
         return repo
 
     @staticmethod
-    def _check_revision(revision: str):
-        if unquote(revision) != DEFAULT_BRANCH:
+    def _check_revision(revision: str, head: str | None = None):
+        """Writes name the branch; reads may also name its head commit (``head``), as clients that pin the
+        commit of a first request do."""
+        if unquote(revision) not in (DEFAULT_BRANCH, head):
             raise HubError(404, f"Invalid rev id: {unquote(revision)} (only {DEFAULT_BRANCH!r} exists here)",
                            "RevisionNotFound")  # fmt: skip
 
@@ -292,8 +294,8 @@ class LocalHub:
         return 200, {"success": True, "commitOid": repo["sha"], "commitUrl": url, "hookOutput": ""}
 
     def tree(self, repo_type, repo_id, revision, path, query, authorized) -> tuple[int, list]:
-        self._repo(repo_type, repo_id, authorized)
-        self._check_revision(revision)
+        repo = self._repo(repo_type, repo_id, authorized)
+        self._check_revision(revision, repo["sha"])
         recursive = query.get("recursive", ["false"])[0].lower() in ("1", "true")
         base = self.repo_dir(repo_id, repo_type)
         start = base / self._check_path(path) if path else base
@@ -313,14 +315,14 @@ class LocalHub:
     def info(self, repo_type, repo_id, revision, authorized) -> tuple[int, dict]:
         repo = self._repo(repo_type, repo_id, authorized)
         if revision is not None:
-            self._check_revision(revision)
+            self._check_revision(revision, repo["sha"])
         siblings = [{"rfilename": name} for name in self.files(repo_id, repo_type)]
         return 200, {"id": repo_id, "sha": repo["sha"], "private": repo["private"], "disabled": False,
                      "gated": False, "siblings": siblings, "tags": []}  # fmt: skip
 
     def resolve(self, repo_type, repo_id, revision, path, authorized) -> tuple[bytes, dict]:
         repo = self._repo(repo_type, repo_id, authorized)
-        self._check_revision(revision)
+        self._check_revision(revision, repo["sha"])
         file = self.repo_dir(repo_id, repo_type) / self._check_path(path)
         if not file.is_file():
             raise HubError(404, f"Entry not found: {path}", "EntryNotFound")

@@ -13,12 +13,16 @@ Outputs (`--outputs`, default `DEFAULT_VIDEO_OUTPUTS`), for a video `clip.mp4`:
   (T, 63), `left_hand_pose` / `right_hand_pose` (T, 45), `jaw_pose`, `leye_pose`, `reye_pose` (T, 3), `betas`,
   `expression` (T, 10), `transl` (T, 3)), plus `frame_indices` (T,), `times` (T,) seconds, `fps`, the camera
   per frame (`focal_length`, `principal_point` (T, 2)), `box` / `detection_box` (T, 4) and `score` (T,) (NaN for
-  given boxes); and `params/clip_track_<id>.json` describing it (camera convention, video, frames);
+  given boxes), `gender` (the SMPL-X model the parameters are meant for); and `params/clip_track_<id>.json`
+  describing it (camera convention, video, frames);
 - `overlay`: `overlays/clip.mp4`, the shaded meshes over the video, one colour per track, same frame count and
   frame rate (H.264 when available, see `video_io`);
 - `keypoints`: `keypoints/clip/<frame>.json` per frame, as for images plus `frame`, `time` and each person's
   `track_id`;
-- `anim`: `anim/clip.glb`, every track as a skinned, animated SMPL-X skeleton (`export.animation`);
+- `anim`: `anim/clip.glb`, every track as a skinned, animated SMPL-X skeleton (`export.animation`), and beside it
+  per track `anim/clip_track_<id>_amass.npz`, the same motion as an AMASS-style SMPL-X file (`poses` (T, 165),
+  `trans`, `betas`, `gender`, `mocap_frame_rate`, `surface_model_type`; `export.amass`) for the SMPL-X Blender
+  add-on and AMASS tools;
 - `mesh`: `meshes/clip/<frame>_track_<id>.ply` per frame and person (binary PLY only: a text OBJ per frame would
   triple the size); `glb`: `glb/clip/<frame>.glb`, a static scene per frame. Both grow with the video's length
   (about 0.4 MB per person and frame), so they are not written by default.
@@ -106,6 +110,7 @@ def save_track_npz(path, track: dict[str, np.ndarray], fps: float) -> Path:
         "frame_indices": track["frame_indices"],
         "times": track["frame_indices"] / float(fps),
         "fps": np.float64(fps),
+        "gender": np.str_(PREDICTION_MODEL_SETTINGS["gender"]),
         **{name: track[name] for name in ("focal_length", "principal_point", "box", "detection_box", "score")},
     }
     buffer = io.BytesIO()
@@ -155,7 +160,8 @@ def infer_video_file(
         outputs = _VideoOutputs(staging, path.stem, kinds, pipeline.faces, info.fps)
         frames = process_video(pipeline, path, boxes=boxes, smoothing=smoothing, tracker=tracker, max_frames=max_frames)
         outputs.write_frames(frames, info.frame_count, progress)
-        tracks = outputs.write_tracks(pipeline.model.body_model, info, smoothing)
+        frame = coordinate_frame(pipeline.camera)
+        tracks = outputs.write_tracks(pipeline.model.body_model, info, smoothing, frame)
         seconds = time.perf_counter() - start
         summary = {
             "video": str(path),
@@ -174,6 +180,7 @@ def infer_video_file(
             "frames_per_second": round(outputs.frame_count / seconds, 3) if seconds else None,
             "stage_seconds": stage_seconds(pipeline.timings, render=outputs.render_seconds, export=outputs.export_seconds),
             "smoothing": asdict(smoothing) if smoothing else None,
+            "coordinate_frame": frame,
             **run_settings(pipeline, boxes_given=boxes is not None),
         }
         write_json_atomic(staging / SUMMARY_FILE, summary)
@@ -237,8 +244,10 @@ class _VideoOutputs:
             self.tracks.setdefault(person["track_id"], []).append((frame.index, kept))
             self.focal_lengths.append(person["focal_length"])
 
-    def write_tracks(self, body_model, info, smoothing) -> dict[int, dict]:
-        """Per-track parameter files and the animated glb; returns {track id: `stack_track` arrays}."""
+    def write_tracks(self, body_model, info, smoothing, frame: str) -> dict[int, dict]:
+        """Per-track parameter files, the animated glb and the AMASS-style files; returns {track id: `stack_track`
+        arrays}. `frame`: `coordinate_frame(...)`, stated in every per-track file."""
+        from ..export.amass import save_amass_npz
         from ..export.animation import save_animated_glb, video_camera
 
         export_start = time.perf_counter()
@@ -247,7 +256,7 @@ class _VideoOutputs:
             for track_id, track in stacked.items():
                 base = self.staging / OUTPUT_FOLDERS["params"] / f"{self.stem}_track_{track_id}"
                 self.written.append(save_track_npz(base.with_suffix(".npz"), track, float(self.fps)))
-                metadata = _track_metadata(track_id, track, info, self.frame_count, smoothing)
+                metadata = _track_metadata(track_id, track, info, self.frame_count, smoothing) | {"coordinate_frame": frame}
                 self.written.append(write_json_atomic(base.with_suffix(".json"), metadata))
         if "anim" in self.kinds:
             track_ids = list(stacked)
@@ -257,8 +266,23 @@ class _VideoOutputs:
                 names=[f"track_{track_id}" for track_id in track_ids], colors=track_colors(track_ids),
                 frame_count=self.frame_count, camera=camera,
             ))  # fmt: skip
+            for track_id, track in stacked.items():
+                self.written.append(save_amass_npz(
+                    self.staging / OUTPUT_FOLDERS["anim"] / f"{self.stem}_track_{track_id}_amass.npz", track, float(self.fps),
+                    body_model, frame,
+                ))  # fmt: skip
         self.export_seconds += time.perf_counter() - export_start
         return stacked
+
+
+def coordinate_frame(camera) -> str:
+    """Which frame a video's translations and root orientations are in, for the outputs to state: with a known
+    camera (`--camera`, not the box camera) one frame for every person and frame, else one per person and frame."""
+    axes = "OpenCV axes: x right, y down, z forward, metres"
+    if camera.is_box:
+        return (f"per person and frame: each person's own box camera (focal_length, principal_point per frame; {axes}); "
+                "people and frames do not share one 3D frame (use --camera for that)")
+    return f"one frame for all people and frames: the video's camera {camera} ({axes})"
 
 
 def _track_summary(track_id: int, track: dict) -> dict:
@@ -286,6 +310,7 @@ def _track_metadata(track_id: int, track: dict, info, frame_count: int, smoothin
 
 __all__ = [
     "DEFAULT_VIDEO_OUTPUTS",
+    "coordinate_frame",
     "VIDEO_OUTPUT_KINDS",
     "infer_video_file",
     "read_video_boxes_file",
