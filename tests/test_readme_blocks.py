@@ -37,6 +37,7 @@ SUBSTITUTIONS = {
     "human_model_files": BODY_MODEL,
     "path/or/org/repo": "org/smplest-x-h",
     "path/or/repo-of/model": "org/smplest-x-h",
+    " smplest_hf/demo_model ": f" {REPO}/smplest_hf/demo_model ",
     "/data/": "{workspace}/external/",  # absolute dataset folders
     "examples/": f"{REPO}/examples/",  # the scripts, run from the workspace
     "--num-samples 4000": "--num-samples 8 --image-size 128 96",
@@ -135,6 +136,7 @@ def workspace(tmp_path_factory, synthetic_body_model_dir, local_hub):
     from test_pipeline import write_tiny_detector
 
     from hub_datasets import convert_humandata
+    from hub_datasets.benchmarks.conversion import synthesize_benchmark
     from hub_datasets.synthetic import synthesize_dataset
     from smplest_hf.demo_data import __file__ as demo_data_init
     from smplest_hf.evaluation.benchmarks import get_benchmark
@@ -166,6 +168,10 @@ def workspace(tmp_path_factory, synthetic_body_model_dir, local_hub):
     synthesize_dataset(synthetic, 8, seed=1, body_model_dir=synthetic_body_model_dir, image_size=(128, 96), split="test")
     for name in ("ubody", "ehf", "agora_val", "egobody_egoset", "3dpw"):
         write_benchmark_dataset(synthetic, root / "external" / f"{name}_ehps", get_benchmark(name))
+    # docs/results.md's recipe converts each benchmark from its official folder: stand-ins in those layouts.
+    official = {"ehf": "EHF/data", "3dpw": "PW3D/data", "agora_val": "AGORA", "ubody": "UBody", "egobody_egoset": "EgoBody_root"}
+    for name, folder in official.items():
+        synthesize_benchmark(name, root / "external" / folder, 2, seed=0, body_model_dir=synthetic_body_model_dir)
 
     api = local_hub.api()
     with local_hub.active():
