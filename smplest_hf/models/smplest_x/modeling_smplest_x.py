@@ -357,7 +357,8 @@ class SmplestXDecoderHead(nn.Module):
         for name, num_tokens, _ in self.readout_layout:
             tokens = task_features[:, start : start + num_tokens].reshape(batch_size, num_tokens * task_features.shape[-1])
             readout = self.readouts[name]
-            predictions[name] = readout(tokens.to(readout.weight.dtype)).float()  # geometry runs in float32
+            prediction = readout(tokens.to(readout.weight.dtype))
+            predictions[name] = prediction.to(torch.promote_types(prediction.dtype, torch.float32))  # geometry: >= fp32
             start += num_tokens
         return predictions
 
