@@ -20,6 +20,7 @@ import stat
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -364,8 +365,14 @@ def test_hostile_input(case, world, tmp_path, capfd):
     output = tmp_path / "out"
     arguments = [str(argument) for argument in case.args(world, output)]
     before = snapshot(world.root, tmp_path)
-    status = cli_main(arguments)
+    with warnings.catch_warnings(record=True) as warned:  # outside pytest a warning is more lines on stderr
+        warnings.simplefilter("always")
+        status = cli_main(arguments)
     captured = capfd.readouterr()
+    # Python's default filters hide these four from users (a ResourceWarning from numpy's np.load on a truncated
+    # .npz among them); every other warning would be printed.
+    hidden = (ResourceWarning, DeprecationWarning, PendingDeprecationWarning, ImportWarning)
+    assert [str(warning.message) for warning in warned if not issubclass(warning.category, hidden)] == []
     lines = captured.err.splitlines()
     assert status == case.status, (status, captured.err)
     assert "Traceback" not in captured.err + captured.out
