@@ -14,7 +14,10 @@ included) and `python -m hub_datasets`. One convention, so scripts and scheduler
 | 143    | `TERMINATED`       | stopped by SIGTERM (timeouts, `docker stop`, schedulers): 128 + 15        |
 
 After 2 the output folder is as it was before the run; after 130 and 143 too, or, when the signal came during
-the final move of the results into place, it holds the complete results. Never a partial set.
+the final move of the results into place, it holds the complete results. Never a partial set. One exception,
+on purpose: a dataset conversion (`python -m hub_datasets convert-*`) that had already finished whole shards keeps
+them (and its `.conversion/` state), so that the same command resumes instead of starting hours of work again; it
+says so in its error line. Every shard it keeps is complete.
 This module imports nothing, so every layer (and `hub_datasets`) may use it.
 """
 
