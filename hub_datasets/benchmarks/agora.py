@@ -44,6 +44,7 @@ from smplest_hf.models.smplest_x.cropping import (
 from smplest_hf.models.smplest_x.smplx_layout import SMPLX_OUTPUT_JOINT_NAMES
 
 from ..synthetic import available_genders
+from .coco import read_coco_annotations
 from .conversion import ehps_row_defaults
 from .format import BenchmarkFormat
 from .stand_in_people import pose_stand_in_people
@@ -85,9 +86,8 @@ def read_vertices(path: Path) -> np.ndarray:
 def read_rows(source_dir: Path):
     """EHPS rows (plus ``smplx_vertices``) of the valid annotations whose crops exist (module docstring)."""
     root = Path(source_dir)
-    annotation_file = json.loads((root / ANNOTATION_FILE).read_text())
-    images = {image["id"]: image for image in annotation_file["images"]}
-    for annotation in annotation_file["annotations"]:
+    annotations, images = read_coco_annotations(root / ANNOTATION_FILE, "AGORA")
+    for annotation in annotations:
         if not annotation["is_valid"]:
             continue
         crop_path = crop_name(images[annotation["image_id"]], annotation["id"])

@@ -35,6 +35,7 @@ from ..synthetic import (
     clipped_boxes, encode_jpeg, place_people, pose_people, preload_body_models,
     projected_boxes, render_scene, sample_scene, scene_background,
 )  # fmt: skip
+from .coco import read_coco_annotations
 from .conversion import ehps_row_defaults
 from .format import BenchmarkFormat
 from .ply import read_ply_vertices, write_ply
@@ -82,26 +83,11 @@ def mesh_file_name(image_file_name: str) -> str:
     return f"{Path(image_file_name).name.split('_')[0]}_align.ply"
 
 
-def _read_annotations(source: Path) -> tuple:
-    """(annotations, {image id: image entry}) of ``EHF.json``; ``ValueError`` naming the file when malformed."""
-    path = source / ANNOTATION_FILE
-    try:
-        content = json.loads(path.read_text())
-        images = {image["id"]: image for image in content["images"]}
-        annotations = list(content["annotations"])
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{str(path)!r} is not an EHF annotation file with 'images' and 'annotations' ({error}).") from error
-    for annotation in annotations:
-        if annotation.get("image_id") not in images:
-            raise ValueError(f"{str(path)!r}: annotation {annotation.get('id')!r} names no image of the file.")
-    return annotations, images
-
-
 def required_files(source: Path) -> list:
     """``EHF.json`` and, once it is there, every image and ground-truth mesh it names."""
     if not (source / ANNOTATION_FILE).is_file():
         return [ANNOTATION_FILE]
-    annotations, images = _read_annotations(source)
+    annotations, images = read_coco_annotations(source / ANNOTATION_FILE, "EHF")
     files = [ANNOTATION_FILE]
     for annotation in annotations:
         file_name = images[annotation["image_id"]]["file_name"]
@@ -130,7 +116,7 @@ def _box(annotation: dict, key: str, path: Path) -> np.ndarray:
 
 def read_rows(source: Path):
     """One EHPS row per ``EHF.json`` annotation, with ``smplx_vertices``."""
-    annotations, images = _read_annotations(source)
+    annotations, images = read_coco_annotations(source / ANNOTATION_FILE, "EHF")
     rotation = camera_rotation().astype(np.float32)
     for annotation in annotations:
         file_name = images[annotation["image_id"]]["file_name"]

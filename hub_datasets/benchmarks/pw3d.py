@@ -38,6 +38,7 @@ from ..synthetic import (
     clipped_boxes, encode_jpeg, people_counts, place_people, pose_people,
     preload_body_models, projected_boxes, render_scene, sample_scene, scene_background,
 )  # fmt: skip
+from .coco import read_coco_annotations
 from .conversion import ehps_row_defaults
 from .format import BenchmarkFormat
 
@@ -75,30 +76,11 @@ def image_file(image: dict) -> str:
     return f"{IMAGE_DIR}/{image['sequence']}/{image['file_name']}"
 
 
-def _read_annotations(source: Path) -> tuple:
-    """(annotations, {image id: image entry}) of ``3DPW_test.json``; ``ValueError`` naming the file when malformed."""
-    path = source / ANNOTATION_FILE
-    try:
-        content = json.loads(path.read_text())
-        images = {image["id"]: image for image in content["images"]}
-        annotations = list(content["annotations"])
-        if not all(isinstance(image, dict) and {"sequence", "file_name"} <= set(image) for image in images.values()):
-            raise KeyError("an image without 'sequence' or 'file_name'")
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
-        raise ValueError(
-            f"{str(path)!r} is not a 3DPW annotation file (images with sequence and file_name, annotations) ({error})."
-        ) from error
-    for annotation in annotations:
-        if annotation.get("image_id") not in images:
-            raise ValueError(f"{str(path)!r}: annotation {annotation.get('id')!r} names no image of the file.")
-    return annotations, images
-
-
 def required_files(source: Path) -> list:
     """``3DPW_test.json`` and, once it is there, every frame it names (a whole missing sequence by its folder)."""
     if not (source / ANNOTATION_FILE).is_file():
         return [ANNOTATION_FILE]
-    _, images = _read_annotations(source)
+    _, images = read_coco_annotations(source / ANNOTATION_FILE, "3DPW", image_keys=("sequence", "file_name"))
     files, listed = [ANNOTATION_FILE], set()
     for image in images.values():
         folder = f"{IMAGE_DIR}/{image['sequence']}"
@@ -138,7 +120,7 @@ def _smpl_columns(annotation: dict, path: Path) -> dict:
 
 def read_rows(source: Path):
     """One EHPS row per ``3DPW_test.json`` annotation, with the SMPL ground-truth columns."""
-    annotations, images = _read_annotations(source)
+    annotations, images = read_coco_annotations(source / ANNOTATION_FILE, "3DPW", image_keys=("sequence", "file_name"))
     path = source / ANNOTATION_FILE
     loaded = (None, None, None)  # (image id, bytes, (height, width)): consecutive people of one frame share it
     for annotation in annotations:
