@@ -1,6 +1,6 @@
 """bfloat16 inference users can trust: loading and casting keep the precision-critical parts float32, inputs follow
 the weights, geometry comes back float32, the demo model's bf16 mesh stays within millimetres of float32's, and
-`auto` settles dtype (inference) and attention kernel (training) by hardware."""
+`auto` settles dtype and attention kernel by hardware and precision."""
 
 import json
 
@@ -15,7 +15,8 @@ from smplest_hf.cli import main as cli_main
 from smplest_hf.demo_data import __file__ as demo_data_init
 from smplest_hf.inference.pipeline import BUNDLED_MODEL_DIR, SmplestXPipeline, choose_dtype, native_bfloat16
 from smplest_hf.models.smplest_x.modeling_smplest_x import _FLOAT32_PARAMETER
-from smplest_hf.training import choose_attention_implementation
+from smplest_hf.models.smplest_x.attention_implementation import choose_attention_implementation
+from smplest_hf.training import choose_attention_implementation as training_choice
 
 DEMO_DATA = __import__("pathlib").Path(demo_data_init).parent
 # Root-relative vertex error of the bundled demo model in bfloat16 against float32 on the demo's crops; measured
@@ -67,8 +68,10 @@ def test_casting_to_bfloat16_matches_loading_in_it(float32_and_bfloat16, synthet
     assert {p.dtype for p in cast.parameters()} == {torch.float32}
 
 
-def test_bfloat16_output_is_float32_geometry_within_millimetres_of_float32(float32_and_bfloat16, demo_crops):
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])  # eager: what `auto` picks for bfloat16 on CPU
+def test_bfloat16_output_is_float32_geometry_within_millimetres_of_float32(float32_and_bfloat16, demo_crops, attention):
     float32, bfloat16 = float32_and_bfloat16
+    bfloat16.set_attn_implementation(attention)
     with torch.no_grad():
         reference, output = float32(demo_crops), bfloat16(demo_crops)  # float32 crops into a bf16 model
     for name in ("vertices", "joints", "keypoints_2d", "camera_translation", "betas", "body_pose", "global_orient"):
@@ -76,7 +79,11 @@ def test_bfloat16_output_is_float32_geometry_within_millimetres_of_float32(float
     error_mm = ((output.vertices - output.joints[:, :1]) - (reference.vertices - reference.joints[:, :1])).norm(dim=-1) * 1000
     assert error_mm.mean() < VERTEX_MEAN_MM and error_mm.max() < VERTEX_MAX_MM, (error_mm.mean(), error_mm.max())
     assert error_mm.max() > 0  # really ran in bfloat16
-    assert (output.camera_translation - reference.camera_translation).abs().max() < 0.05  # metres
+    # The box camera's long lens puts people ~40 m deep, so depth is checked relatively: 0.17 % (7 cm) was seen on
+    # an AVX512-BF16 CPU without AMX, where the bf16 kernels accumulate differently from AMX's.
+    translation_error = (output.camera_translation - reference.camera_translation).abs()
+    assert translation_error[:, :2].max() < 0.005  # metres, across the image plane
+    assert (translation_error[:, 2] / reference.camera_translation[:, 2]).max() < 0.005
     torch.testing.assert_close(output.keypoints_2d, reference.keypoints_2d, atol=2.0, rtol=0)  # body-input pixels
 
 
@@ -105,6 +112,19 @@ def test_auto_dtype_follows_the_hardware_and_is_recorded(tiny_model_dir, synthet
     assert code == 0
     summary = json.loads((output / "results.json").read_text())
     assert summary["dtype"] == str(dtype).removeprefix("torch.") and summary["dtype_reason"] == reason
+    assert summary["attention"] == ("eager" if dtype == torch.bfloat16 else "sdpa")
+
+
+@pytest.mark.parametrize("dtype, attention", [("bfloat16", "eager"), ("float32", "sdpa")])
+def test_pipeline_picks_the_attention_kernel_with_the_dtype_on_cpu(tiny_model_dir, dtype, attention):
+    pipeline = SmplestXPipeline(tiny_model_dir, detector="none", device="cpu", dtype=dtype)
+    assert pipeline.model.config._attn_implementation == attention
+
+
+def test_a_given_model_keeps_its_attention_kernel_under_auto(tiny_model_dir):
+    model = SmplestXForHumanMeshRecovery.from_pretrained(tiny_model_dir, dtype=torch.bfloat16, attn_implementation="sdpa")
+    assert SmplestXPipeline(model, detector="none", device="cpu").model.config._attn_implementation == "sdpa"
+    assert SmplestXPipeline(model, detector="none", device="cpu", dtype="bfloat16").model.config._attn_implementation == "eager"
 
 
 def test_auto_keeps_a_given_model_in_its_own_dtype(tiny_model_dir):
@@ -118,10 +138,12 @@ def test_auto_keeps_a_given_model_in_its_own_dtype(tiny_model_dir):
     "requested, device, precision, chosen",
     [("auto", "cpu", "bf16", "eager"), ("auto", "cpu", "fp16", "eager"), ("auto", "cpu", "no", "sdpa"),
      ("auto", "cpu", None, "sdpa"), ("auto", "cuda", "bf16", "sdpa"), ("sdpa", "cpu", "bf16", "sdpa"),
-     ("eager", "cuda", "no", "eager")],
+     ("eager", "cuda", "no", "eager"), ("auto", "cpu", torch.bfloat16, "eager"), ("auto", "cpu", torch.float32, "sdpa"),
+     ("auto", "cuda", torch.bfloat16, "sdpa")],
 )  # fmt: skip
-def test_training_attention_is_chosen_per_device_and_precision(requested, device, precision, chosen):
+def test_attention_is_chosen_per_device_and_precision(requested, device, precision, chosen):
     assert choose_attention_implementation(requested, device, precision) == chosen
+    assert training_choice is choose_attention_implementation  # training and inference share one rule
 
 
 def test_unknown_attention_implementation_is_rejected():

@@ -124,11 +124,12 @@ def check_box_list(boxes, owner: str, path: Path) -> None:
 
 
 def run_settings(pipeline, boxes_given: bool) -> dict:
-    """How `pipeline` ran, for a run summary: device, dtype, where the people came from, camera."""
+    """How `pipeline` ran, for a run summary: device, dtype, attention kernel, where the people came from, camera."""
     return {
         "device": str(pipeline.device),
         "dtype": str(pipeline.dtype).removeprefix("torch."),
         "dtype_reason": pipeline.dtype_reason,
+        "attention": pipeline.model.config._attn_implementation,
         "detector": "given boxes" if boxes_given else ("whole image" if pipeline.detector is None else pipeline.detector.name),
         "camera": str(pipeline.camera),
     }

@@ -159,9 +159,11 @@ class SmplestXPipeline:
         device: "cpu", "cuda", "cuda:1", ... (default: cuda when available).
         dtype: "auto" (default), "float32", "bfloat16" or "float16" (GPU only). "auto" is bfloat16 where the
             hardware multiplies it natively (`native_bfloat16`: AMX / AVX512-BF16 CPUs, CUDA 8.0+), else float32;
-            a model passed as an object keeps its own dtype under "auto". Either way the precision-critical
-            parts (`modeling_smplest_x.FLOAT32_PARAMETERS`), the body model and all geometry stay float32.
-            `dtype_reason` says why the pipeline runs in `dtype`.
+            a model passed as an object keeps its own dtype (and attention kernel) under "auto". Either way the
+            precision-critical parts (`modeling_smplest_x.FLOAT32_PARAMETERS`), the body model and all geometry
+            stay float32. `dtype_reason` says why the pipeline runs in `dtype`. When the pipeline chooses the
+            dtype it also chooses the attention kernel (`choose_attention_implementation`: eager for bfloat16 on
+            CPU, where the sdpa flash kernel is slower than float32's).
         batch_size: people per model forward pass (and images per detector pass).
         threshold, nms_iou, max_people, min_box_size: person-box filtering (see `PersonDetector`).
         max_pixels: images larger than this are shrunk for processing; results are still in original pixels.
@@ -197,7 +199,9 @@ class SmplestXPipeline:
         if box_format not in BOX_FORMATS:
             raise ValueError(f"box_format must be one of {BOX_FORMATS}, got {box_format!r}.")
         self.device = resolve_device(device)
-        if isinstance(model, SmplestXForHumanMeshRecovery) and isinstance(dtype, str) and dtype.lower() == "auto":
+        # A model object under "auto" keeps its dtype and attention kernel; otherwise the pipeline picks both.
+        self._keeps_model_precision = isinstance(model, SmplestXForHumanMeshRecovery) and isinstance(dtype, str) and dtype.lower() == "auto"
+        if self._keeps_model_precision:
             self.dtype, self.dtype_reason = model.dtype, "auto: the given model's own dtype"
         else:
             self.dtype, self.dtype_reason = choose_dtype(dtype, self.device)
@@ -227,6 +231,7 @@ class SmplestXPipeline:
 
     # ----------------------------------------------------------------------------------------- loading
     def _load_model(self, model, body_model_dir):
+        from ..models.smplest_x.attention_implementation import choose_attention_implementation
         from ..models.smplest_x.modeling_smplest_x import SmplestXForHumanMeshRecovery
 
         if isinstance(model, (str, os.PathLike)):
@@ -235,6 +240,8 @@ class SmplestXPipeline:
         elif not isinstance(model, SmplestXForHumanMeshRecovery):
             raise TypeError(f"model must be a model folder, a Hub id or a SmplestXForHumanMeshRecovery, got {type(model).__name__}.")
         model = model.to(device=self.device, dtype=self.dtype).eval()  # an attached body model stays float32
+        if not self._keeps_model_precision:
+            model.set_attn_implementation(choose_attention_implementation("auto", self.device.type, self.dtype))
         if body_model_dir is not None:
             model.attach_body_model(body_model_dir)
         elif model.body_model is None and os.environ.get("SMPLX_MODEL_DIR"):

@@ -27,7 +27,7 @@ from .config import (
     TrainingConfig,
     TrainingConfigError,
 )
-from .attention import choose_attention_implementation
+from ..models.smplest_x.attention_implementation import choose_attention_implementation
 from .initialization import init_layers_for_width, init_readouts_at_rest_pose
 from .optimization import (
     WarmupCosineFactor,

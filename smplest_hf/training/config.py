@@ -34,7 +34,7 @@ from typing import Any, Union
 
 import yaml
 
-from .attention import ATTENTION_IMPLEMENTATIONS
+from ..models.smplest_x.attention_implementation import ATTENTION_IMPLEMENTATIONS
 
 
 class TrainingConfigError(ValueError):
@@ -63,7 +63,7 @@ class ModelOptions:
             `smplest_hf.training.initialization`; not in the original).
         gradient_checkpointing: recompute encoder/decoder layers in backward (less memory, ~30 % slower).
         attn_implementation: `auto` (default: `eager` for bf16 / fp16 mixed precision on CPU, where the sdpa
-            flash-attention backward is slow, else `sdpa`; see `smplest_hf.training.attention`), `sdpa` or `eager`.
+            flash-attention backward is slow, else `sdpa`; see `smplest_hf.models.smplest_x.attention_implementation`), `sdpa` or `eager`.
         image_mean / image_std: per-channel normalisation of the [0, 1] crops, `(x - mean) / std`, for a new model
             (null: none, as the original); saved in its image processor, so inference normalises the same way.
     """
