@@ -5,8 +5,16 @@ Variants (all with the SMPL-X body model, which skins in float32 in every varian
     float32     the model as loaded (the baseline)
     bf16        `model.to(torch.bfloat16)`: our split, the `FLOAT32_PARAMETERS` (patch embedding, LayerNorms,
                 decoder position vector, token projection, readouts) stay float32, so both residual streams do;
-                the attention / MLP branches run in bfloat16. What `--dtype auto` gives on bf16 hardware.
+                the attention / MLP branches run in bfloat16; sdpa attention
+    auto        bf16 with eager attention: what `--dtype auto` gives on a CPU with native bf16
+                (`choose_attention_implementation`: the sdpa flash kernel is slower in bf16 than in float32)
     all-bf16    every parameter in bfloat16 (`nn.Module._apply` past our override), for comparison
+
+Opt-in variants (`--extra`), measured to decide whether they earn a place:
+
+    compile     auto with the encoder under `torch.compile` (inductor, weight freezing); compile time printed
+    int8-mlp    float32 with the encoder MLPs' Linear layers dynamically quantised to int8
+                (`torch.ao.quantization.quantize_dynamic`, VNNI kernels on AVX512 CPUs)
 
 Models (random weights; speed does not depend on them, accuracy does):
 
@@ -23,6 +31,7 @@ root-relative vertex error (mean and max over vertices and crops, mm), camera tr
 
     python benchmarks/dtype.py                         # both models, batch 1 and 8, 7 repeats
     python benchmarks/dtype.py --models ours --batch-sizes 8 --repeats 3
+    python benchmarks/dtype.py --models ours --extra compile int8-mlp
 """
 
 import argparse
@@ -40,7 +49,8 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-VARIANTS = ("float32", "bf16", "all-bf16")
+VARIANTS = ("float32", "bf16", "auto", "all-bf16")
+EXTRA_VARIANTS = ("compile", "int8-mlp")
 
 
 def build_model(kind: str, folder: Path):
@@ -69,8 +79,20 @@ def variant(model, name: str):
     model = copy.deepcopy(model)
     if name == "bf16":
         return model.to(torch.bfloat16)
+    if name in ("auto", "compile"):
+        model = model.to(torch.bfloat16)
+        model.set_attn_implementation("eager")
+        if name == "compile":
+            import torch._inductor.config as inductor_config
+
+            inductor_config.freezing = True  # constant weights: prepacked bf16 GEMMs
+            model.encoder = torch.compile(model.encoder)
+        return model
     if name == "all-bf16":
         nn.Module._apply(model, lambda t: t.to(torch.bfloat16) if t.is_floating_point() else t)
+    if name == "int8-mlp":
+        mlps = {name for name, _ in model.named_modules() if ".mlp.fc" in name}
+        return torch.ao.quantization.quantize_dynamic(model, mlps, dtype=torch.qint8)
     return model
 
 
@@ -107,6 +129,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--body-model", default=None, help="folder containing smplx/ (default: synthetic)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--extra", nargs="*", default=[], choices=EXTRA_VARIANTS, help="opt-in variants (see above)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -114,17 +137,23 @@ def main():
     from smplest_hf.synthetic import write_synthetic_body_model
 
     crops = demo_crops()
+    variants = (*VARIANTS, *args.extra)
     rows = []
     with tempfile.TemporaryDirectory() as folder, torch.inference_mode():
         body_model_dir = args.body_model or write_synthetic_body_model(Path(folder) / "body_model", seed=0)
         for kind in args.models:
             base = build_model(kind, Path(folder))
-            models = {name: variant(base, name).attach_body_model(body_model_dir) for name in VARIANTS}
+            models = {name: variant(base, name).attach_body_model(body_model_dir) for name in variants}
             reference = models["float32"](crops)
-            errors = {name: accuracy(reference, model(crops)) for name, model in models.items()}
+            errors = {}
+            for name, model in models.items():
+                start = time.perf_counter()
+                errors[name] = accuracy(reference, model(crops))  # the first call compiles `compile`
+                if name == "compile":
+                    print(f"compile: first call {time.perf_counter() - start:.1f} s", file=sys.stderr)
             for batch_size in args.batch_sizes:
                 batch = crops.repeat((batch_size + len(crops) - 1) // len(crops), 1, 1, 1)[:batch_size]
-                times = {name: [] for name in VARIANTS}
+                times = {name: [] for name in variants}
                 for name, model in models.items():
                     model(batch)  # warm-up
                 for _ in range(args.repeats):
@@ -133,7 +162,7 @@ def main():
                         model(batch)
                         times[name].append((time.perf_counter() - start) / batch_size)
                 baseline = statistics.median(times["float32"])
-                for name in VARIANTS:
+                for name in variants:
                     seconds = statistics.median(times[name])
                     rows.append({"model": kind, "batch": batch_size, "variant": name, "ms_per_person": seconds * 1000,
                                  "ratio": baseline / seconds, **errors[name]})  # fmt: skip
