@@ -18,12 +18,9 @@ directory as it was.
 """
 
 import argparse
-import contextlib
-import signal
 import sys
 
-from smplest_hf.exit_codes import BAD_INPUT, INTERRUPTED, TERMINATED
-
+from smplest_hf.exit_codes import BAD_INPUT, INTERRUPTED, TERMINATED, Terminated, sigterm_raises
 
 _TRUST_PICKLE_HELP = (
     "load the HumanData file's pickled entries (smplx/meta/misc dicts) with numpy's full unpickler. A pickle can "
@@ -230,37 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM (timeouts, `docker stop`, schedulers), handled as an interruption: finished shards are kept."""
-
-
-def _raise_terminated(signum, frame):
-    raise _Terminated()
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts():
-    """SIGTERM raises `_Terminated` in the main thread while the command runs (the previous handler comes back)."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with _sigterm_interrupts():
+        with sigterm_raises():  # SIGTERM raises `Terminated`, a KeyboardInterrupt: finished shards are kept
             return args.run(args)
     except KeyboardInterrupt as interruption:
-        what = "terminated (SIGTERM)" if isinstance(interruption, _Terminated) else "interrupted"
+        what = "terminated (SIGTERM)" if isinstance(interruption, Terminated) else "interrupted"
         print(f"error: {_one_line(what, interruption)}", file=sys.stderr)
-        return TERMINATED if isinstance(interruption, _Terminated) else INTERRUPTED
+        return TERMINATED if isinstance(interruption, Terminated) else INTERRUPTED
     except (ValueError, OSError) as error:  # HumanDataError and ShardingError are ValueErrors
         print(f"error: {_one_line(str(error) or type(error).__name__, error)}", file=sys.stderr)
         return BAD_INPUT

@@ -8,7 +8,6 @@ run stopped either way removes its staging folder and leaves the output folder a
 
 import argparse
 import contextlib
-import signal
 import sys
 import time
 from pathlib import Path
@@ -21,10 +20,6 @@ _MAX_MESSAGE_CHARS = 600
 
 class CliError(Exception):
     """An error worth one line to the user, not a traceback."""
-
-
-class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread as KeyboardInterrupt is for SIGINT (so `finally` blocks clean up)."""
 
 
 @contextlib.contextmanager
@@ -366,13 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; returns its exit status (`exit_codes`). Usage errors exit 2 from argparse."""
     args = build_parser().parse_args(argv)
-    with _sigterm_raises():
+    with exit_codes.sigterm_raises():
         try:
             return args.run(args)
+        except exit_codes.Terminated:  # before KeyboardInterrupt, its base class
+            return _report(args, "terminated (SIGTERM); no partial outputs left", exit_codes.TERMINATED)
         except KeyboardInterrupt:
             return _report(args, "interrupted (SIGINT); no partial outputs left", exit_codes.INTERRUPTED)
-        except _Terminated:
-            return _report(args, "terminated (SIGTERM); no partial outputs left", exit_codes.TERMINATED)
         except (CliError, ValueError, OSError) as error:
             # One line whatever the exception's text: messages from other libraries may span several.
             return _report(args, "error: " + (" ".join(str(error).split()) or type(error).__name__), exit_codes.BAD_INPUT)
@@ -381,26 +376,6 @@ def main(argv: list[str] | None = None) -> int:
 def _report(args, message: str, status: int) -> int:
     print(f"smplest-x {args.command}: {message}", file=sys.stderr)
     return status
-
-
-@contextlib.contextmanager
-def _sigterm_raises():
-    """While the block runs, SIGTERM raises `_Terminated` (once: a second SIGTERM during the clean-up is ignored).
-    Only the main thread can set signal handlers; elsewhere (a test thread) SIGTERM keeps its handler."""
-
-    def terminate(signal_number, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise _Terminated
-
-    try:
-        previous = signal.signal(signal.SIGTERM, terminate)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,15 @@ the final move of the results into place, it holds the complete results. Never a
 on purpose: a dataset conversion (`python -m hub_datasets convert-*`) that had already finished whole shards keeps
 them (and its `.conversion/` state), so that the same command resumes instead of starting hours of work again; it
 says so in its error line. Every shard it keeps is complete.
-This module imports nothing, so every layer (and `hub_datasets`) may use it.
+SIGTERM becomes an exception while a command runs (`sigterm_raises`), as SIGINT becomes KeyboardInterrupt, so
+`finally` blocks clean up the same way; `Terminated` subclasses KeyboardInterrupt, so code that keeps finished
+work on an interruption (dataset shards) does so for both, and the commands tell them apart for the exit status
+(catch `Terminated` before `KeyboardInterrupt`).
+This module imports only the standard library, so every layer (and `hub_datasets`) may use it.
 """
+
+import contextlib
+import signal
 
 OK = 0
 INTERNAL_ERROR = 1
@@ -36,4 +43,31 @@ EXIT_STATUS_HELP = (
     "130 or 143 too, or complete when the signal came during the final move."
 )
 
-__all__ = ["BAD_INPUT", "EXIT_STATUS_HELP", "INTERNAL_ERROR", "INTERRUPTED", "OK", "SOME_SKIPPED", "TERMINATED"]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (timeouts, `docker stop`, schedulers), raised in the main thread while `sigterm_raises` is active."""
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """While the block runs, SIGTERM raises `Terminated` (once: a second SIGTERM during the clean-up is ignored);
+    the previous handler comes back afterwards. Only the main thread can set signal handlers; elsewhere (a test
+    thread) SIGTERM keeps its handler."""
+
+    def terminate(signal_number, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+__all__ = ["BAD_INPUT", "EXIT_STATUS_HELP", "INTERNAL_ERROR", "INTERRUPTED", "OK", "SOME_SKIPPED", "TERMINATED", "Terminated", "sigterm_raises"]

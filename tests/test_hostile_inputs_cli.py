@@ -487,3 +487,30 @@ def test_a_signal_leaves_the_complete_result_or_nothing(moment, signal_world, tm
     else:
         assert results(output)["images"] == 24 and len(list((output / "params").glob("*.npz"))) == 24
         assert snapshot(signal_world.root) == {key: value for key, value in before.items() if key.startswith(str(signal_world.root))}
+
+
+@pytest.mark.parametrize(
+    "raised, status, message",
+    [(exit_codes.Terminated, exit_codes.TERMINATED, "terminated (SIGTERM)"),
+     (KeyboardInterrupt, exit_codes.INTERRUPTED, "interrupted (SIGINT)")],
+)  # fmt: skip
+def test_convert_original_tells_sigterm_from_ctrl_c(raised, status, message, monkeypatch, tmp_path, capsys):
+    """The converter's own Ctrl-C handler must let SIGTERM (a KeyboardInterrupt subclass) through to 143."""
+    from smplest_hf.models.smplest_x import convert_original_checkpoint as converter
+
+    def interrupted(*args, **kwargs):
+        raise raised  # what `exit_codes.sigterm_raises` / Ctrl-C raise in the main thread mid-conversion
+
+    monkeypatch.setattr(converter, "convert_original_checkpoint", interrupted)
+    assert cli_main(["convert-original", str(tmp_path / "snapshot.pth.tar"), str(tmp_path / "out")]) == status
+    assert message in capsys.readouterr().err
+
+
+def test_sigterm_raises_terminated_once_and_restores_the_handler():
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(exit_codes.Terminated):
+        with exit_codes.sigterm_raises():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
+    assert signal.getsignal(signal.SIGTERM) == previous
+    assert issubclass(exit_codes.Terminated, KeyboardInterrupt)  # interruption handlers (shards kept) see it too

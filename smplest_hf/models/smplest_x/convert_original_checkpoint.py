@@ -674,7 +674,9 @@ def run(args: argparse.Namespace) -> int:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"error: {message}", file=sys.stderr)
         return BAD_INPUT_STATUS
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interruption:
+        if type(interruption) is not KeyboardInterrupt:  # SIGTERM (`exit_codes.Terminated`): `smplest-x` reports it (143)
+            raise
         print("interrupted (SIGINT); nothing written", file=sys.stderr)
         return INTERRUPTED_STATUS
     config = SmplestXConfig.from_pretrained(output_dir)
