@@ -72,10 +72,10 @@ import numpy as np
 from PIL import Image as PILImage
 
 from smplest_hf.models.smplest_x.smpl_layout import NUM_SMPL_BODY_POSE_JOINTS
-from smplest_hf.models.smplest_x.smplx_layout import GENDERS, NUM_BODY_POSE_JOINTS, NUM_HAND_POSE_JOINTS
+from smplest_hf.models.smplest_x.smplx_layout import GENDERS
 
 from .card import write_dataset_card
-from .schema import EHPS_FEATURES, NUM_KEYPOINTS
+from .schema import EHPS_FEATURES, NUM_KEYPOINTS, SMPLX_PARAMETER_SHAPES
 from .sharding import ShardRows, check_split_name, number_of_shards, shard_bounds, write_shards
 
 
@@ -97,11 +97,8 @@ _KNOWN_UNCONVERTED_KEYS = {"image_id", "mano", "vertices", "vertices3d_path"}
 # others are listed as not converted.
 _PARAMETER_KEYS = ("smplx", "smpl", "smplh")
 
-_SMPLX_FIXED_SHAPES = {
-    "global_orient": (3,), "body_pose": (NUM_BODY_POSE_JOINTS, 3),
-    "left_hand_pose": (NUM_HAND_POSE_JOINTS, 3), "right_hand_pose": (NUM_HAND_POSE_JOINTS, 3),
-    "jaw_pose": (3,), "leye_pose": (3,), "reye_pose": (3,), "transl": (3,), "lhand_root": (3,), "rhand_root": (3,),
-}  # fmt: skip
+# HumanData keys -> per-sample shape, as the dataset columns hold them (`smplx_<key>`, per-joint pose layout).
+_SMPLX_FIXED_SHAPES = {name.removeprefix("smplx_"): shape for name, shape in SMPLX_PARAMETER_SHAPES.items()}
 _SMPLX_VARIABLE_KEYS = ("betas", "expression", "betas_neutral")
 # Per-person entries of any parameter dict that are not parameters: the body model, and AGORA's kid blend weight.
 _ROW_KEYS = ("gender", "betas_extra")

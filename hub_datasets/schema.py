@@ -43,6 +43,7 @@ from smplest_hf.models.smplest_x.smplx_layout import (
     NUM_BODY_POSE_JOINTS,
     NUM_HAND_POSE_JOINTS,
     NUM_SMPLX_OUTPUT_JOINTS,
+    PARAMETER_SHAPES,
     SMPLX_OUTPUT_JOINT_NAMES,
     SUPERVISION_JOINT_INDICES,
 )
@@ -144,18 +145,13 @@ FIELD_DOCS = MappingProxyType({name: doc for name, _, doc in _FIELDS})
 """Column name -> one-line meaning, units and shape."""
 
 SMPLX_PARAMETER_SHAPES = MappingProxyType({
-    "smplx_global_orient": (3,),
-    "smplx_body_pose": (NUM_BODY_POSE_JOINTS, 3),
-    "smplx_left_hand_pose": (NUM_HAND_POSE_JOINTS, 3),
-    "smplx_right_hand_pose": (NUM_HAND_POSE_JOINTS, 3),
-    "smplx_jaw_pose": (3,),
-    "smplx_leye_pose": (3,),
-    "smplx_reye_pose": (3,),
-    "smplx_transl": (3,),
+    # betas / expression are variable-length columns here (`smplx_num_betas`), not fixed-size.
+    **{f"smplx_{name}": shape for name, shape in PARAMETER_SHAPES.items() if name not in ("betas", "expression")},
     "smplx_lhand_root": (3,),
     "smplx_rhand_root": (3,),
 })  # fmt: skip
-"""Per-sample shapes of the fixed-size SMPL-X columns."""
+"""Per-sample shapes of the fixed-size SMPL-X columns: the pose layout of ``smplx_layout.PARAMETER_SHAPES``
+(per joint: ``smplx_body_pose`` (21, 3); flat is a ``.reshape(63)``), as in model outputs and parameter files."""
 
 
 def _feature_type_name(feature) -> str:

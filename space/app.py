@@ -56,8 +56,9 @@ Upload a photo or a short video (or pick an example): every person gets an SMPL-
 shape — shown over the picture and in 3D, with the parameters and meshes to download.
 """
 FOOTER = """
-Parameters: SMPL-X `.npz` in the layout `smplx.SMPLX` takes (neutral, 10 betas, 10 expression coefficients, full
-axis-angle hands relative to the mean hand) + camera `.json` (OpenCV axes, metres, pixels of the input).
+Parameters: SMPL-X `.npz` in the layout `smplx.SMPLX` takes (per joint: `body_pose` (1, 21, 3); `gender` neutral,
+10 betas, 10 expression coefficients, full axis-angle hands relative to the mean hand) + camera `.json` (OpenCV
+axes, metres, pixels of the input).
 Meshes: `.obj`/`.ply` in the camera frame; `.glb` in glTF axes (y up). SMPL-X model files are licensed
 ([smpl-x.is.tue.mpg.de](https://smpl-x.is.tue.mpg.de)); this demo ships a synthetic stand-in with the same layout.
 """

@@ -58,17 +58,25 @@ def test_npz_reproduces_vertices_in_smplx(people, synthetic_body_model_dir, tmp_
     )  # fmt: skip
     for index, person in enumerate(people):
         path = save_smplx_npz(tmp_path / f"person_{index}.npz", person)
-        with np.load(path, allow_pickle=False) as saved:
+        with np.load(path, allow_pickle=False) as saved:  # nothing pickled, the gender string included
             parameters = {name: saved[name] for name in saved.files}
-        expected_shapes = {"global_orient": (1, 3), "body_pose": (1, 63), "left_hand_pose": (1, 45), "right_hand_pose": (1, 45),
-                           "jaw_pose": (1, 3), "leye_pose": (1, 3), "reye_pose": (1, 3), "betas": (1, 10),
-                           "expression": (1, 10), "transl": (1, 3)}  # fmt: skip
+        gender = parameters.pop("gender")
+        assert gender.dtype.kind == "U" and gender.shape == () and str(gender) == "neutral"
+        expected_shapes = {"global_orient": (1, 3), "body_pose": (1, 21, 3), "left_hand_pose": (1, 15, 3),
+                           "right_hand_pose": (1, 15, 3), "jaw_pose": (1, 3), "leye_pose": (1, 3), "reye_pose": (1, 3),
+                           "betas": (1, 10), "expression": (1, 10), "transl": (1, 3)}  # fmt: skip
         assert {name: value.shape for name, value in parameters.items()} == expected_shapes
+        assert all(value.dtype == np.float32 for value in parameters.values())
         assert not parameters["leye_pose"].any() and not parameters["reye_pose"].any()
-        with torch.no_grad():
+        with torch.no_grad():  # smplx takes the per-joint arrays as they are...
             output = layer(**{name: torch.from_numpy(value) for name, value in parameters.items()})
+            # ...and the flat layout other tools use is a reshape of them, giving the same mesh.
+            flat = layer(**{name: torch.from_numpy(value.reshape(1, -1)) for name, value in parameters.items()})
         # Camera-frame vertices, translation included.
         np.testing.assert_allclose(output.vertices[0].numpy(), person["vertices"], atol=1e-5)
+        np.testing.assert_array_equal(flat.vertices.numpy(), output.vertices.numpy())
+        for name in ("body_pose", "left_hand_pose", "right_hand_pose"):
+            np.testing.assert_array_equal(parameters[name][0], person[name])  # the pipeline's own per-joint arrays
 
 
 def test_camera_json(people):
@@ -423,5 +431,5 @@ def test_cli_params_only_without_body_model(inputs, tiny_model_dir, tmp_path, ca
     assert code == 2 and "need an SMPL-X body model" in err and not (tmp_path / "a").exists()
     code, _, err = run_cli(capsys, folder / "gray.png", tmp_path / "b", "--model", tiny_model_dir, "--detector", "none", "--outputs", "params")
     assert code == 0, err
-    with np.load(tmp_path / "b/params/gray_0.npz") as saved:
-        assert saved["body_pose"].shape == (1, 63)
+    with np.load(tmp_path / "b/params/gray_0.npz", allow_pickle=False) as saved:
+        assert saved["body_pose"].shape == (1, 21, 3) and str(saved["gender"]) == "neutral"

@@ -39,9 +39,10 @@ EXAMPLES = SPACE_DIR / "examples"
 IMAGE_EXAMPLE, VIDEO_EXAMPLE = EXAMPLES / "person_standing.jpg", EXAMPLES / "person_moving.mp4"
 ARTIFACTS_DIR = Path(os.environ.get("SMPLEST_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "outputs" / "test_artifacts"))
 OPENCV_TO_GLTF = np.diag([1.0, -1.0, -1.0])
-SMPLX_SHAPES = {"global_orient": (1, 3), "body_pose": (1, 63), "left_hand_pose": (1, 45), "right_hand_pose": (1, 45),
-                "jaw_pose": (1, 3), "leye_pose": (1, 3), "reye_pose": (1, 3), "betas": (1, 10), "expression": (1, 10),
-                "transl": (1, 3)}  # fmt: skip
+SMPLX_SHAPES = {"global_orient": (3,), "body_pose": (21, 3), "left_hand_pose": (15, 3), "right_hand_pose": (15, 3),
+                "jaw_pose": (3,), "leye_pose": (3,), "reye_pose": (3,), "betas": (10,), "expression": (10,),
+                "transl": (3,)}  # fmt: skip
+"""Per person (image files: a leading axis of 1) or per frame (track files: T)."""
 ROTATIONS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose")
 
 
@@ -109,7 +110,7 @@ def body_model(synthetic_body_model_dir):
 
 
 def body_model_vertices(body_model, parameters: dict) -> np.ndarray:
-    """(N, 10475, 3) vertices of `.npz`-layout parameters (flat poses, `transl`), computed here."""
+    """(N, 10475, 3) vertices of `.npz`-layout parameters (per-joint or flat poses, `transl`), computed here."""
     shapes = {"global_orient": (-1, 3), "body_pose": (-1, 21, 3), "left_hand_pose": (-1, 15, 3),
               "right_hand_pose": (-1, 15, 3), "jaw_pose": (-1, 3), "betas": (-1, 10), "expression": (-1, 10)}  # fmt: skip
     inputs = {name: torch.from_numpy(np.asarray(parameters[name], np.float32).reshape(shape)) for name, shape in shapes.items()}
@@ -161,7 +162,8 @@ def test_image_round_trip_files_are_valid_and_match(space, demo_pipeline, body_m
     # Parameters: SMPL-X layout, equal to the pipeline run directly on the same file.
     with np.load(names["image_0.npz"], allow_pickle=False) as npz:
         downloaded = {name: npz[name] for name in npz.files}
-    assert {name: value.shape for name, value in downloaded.items()} == SMPLX_SHAPES
+    assert str(downloaded.pop("gender")) == "neutral"
+    assert {name: value.shape for name, value in downloaded.items()} == {name: (1, *shape) for name, shape in SMPLX_SHAPES.items()}
     direct = demo_pipeline.pipeline(str(IMAGE_EXAMPLE))[0]
     for name in ROTATIONS + ("betas", "expression"):
         np.testing.assert_allclose(downloaded[name].reshape(-1), direct[name].reshape(-1), atol=1e-5, err_msg=name)
@@ -294,8 +296,8 @@ def test_video_round_trip_and_smoothing(space):
     # Track files: every SMPL-X parameter stacked over the frames, with frame indices, times and rate.
     smoothed, record = read_track(files)
     raw, _ = read_track(results[False][2])
-    for name, (_, width) in SMPLX_SHAPES.items():
-        assert smoothed[name].shape == raw[name].shape == (frames, width), name
+    for name, shape in SMPLX_SHAPES.items():
+        assert smoothed[name].shape == raw[name].shape == (frames, *shape), name
     np.testing.assert_array_equal(smoothed["frame_indices"], np.arange(frames))
     np.testing.assert_allclose(smoothed["times"], np.arange(frames) / fps)
     assert float(smoothed["fps"]) == pytest.approx(fps) and record["frames"] == frames and record["smoothed"] is True
@@ -303,10 +305,10 @@ def test_video_round_trip_and_smoothing(space):
     # Smoothing: the downloaded smoothed track equals the library's One-Euro smoother run here over the raw one.
     from smplest_hf.video.smoothing import smooth_sequence
 
-    sequence = {name: raw[name].reshape(frames, -1, 3) if name in ROTATIONS[1:4] else raw[name] for name in ROTATIONS + ("betas", "expression")}
+    sequence = {name: raw[name] for name in ROTATIONS + ("betas", "expression")}  # the pipeline's layout, per joint
     expected = smooth_sequence({**sequence, "camera_translation": raw["transl"]}, np.arange(frames) / fps)
     for name in ROTATIONS + ("betas", "expression"):
-        np.testing.assert_allclose(smoothed[name], expected[name].reshape(frames, -1), atol=2e-5, err_msg=name)
+        np.testing.assert_allclose(smoothed[name], expected[name], atol=2e-5, err_msg=name)
     np.testing.assert_allclose(smoothed["transl"], expected["camera_translation"], atol=1e-6)
     jitter = {key: np.abs(np.diff(track["body_pose"], n=2, axis=0)).mean() for key, track in (("raw", raw), ("smoothed", smoothed))}
     assert jitter["smoothed"] < jitter["raw"]

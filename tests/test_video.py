@@ -647,11 +647,12 @@ def test_cli_video_outputs(synthetic_video, tiny_model_dir, synthetic_body_model
         assert any(np.abs(a.astype(int) - b).mean() > 5 for a, b in zip(overlay, original))
 
     # Parameters: (T, ...) arrays that smplx evaluates in one batch, reproducing the per-frame meshes.
-    with np.load(output / "params/walk_track_0.npz") as saved:
+    with np.load(output / "params/walk_track_0.npz", allow_pickle=False) as saved:
         track = {name: saved[name] for name in saved.files}
     np.testing.assert_array_equal(track["frame_indices"], np.arange(FRAMES))
     np.testing.assert_allclose(track["times"], np.arange(FRAMES) / float(FPS))
-    assert track["body_pose"].shape == (FRAMES, 63) and track["focal_length"].shape == (FRAMES, 2)
+    assert track["body_pose"].shape == (FRAMES, 21, 3) and track["left_hand_pose"].shape == (FRAMES, 15, 3)
+    assert track["focal_length"].shape == (FRAMES, 2) and str(track["gender"]) == "neutral"
     layer = smplx.SMPLX(str(synthetic_body_model_dir / "smplx"), ext="npz", gender="neutral", use_pca=False, flat_hand_mean=False,
                         num_betas=10, num_expression_coeffs=10, batch_size=FRAMES)  # fmt: skip
     smplx_names = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "leye_pose", "reye_pose", "betas", "expression", "transl")

@@ -347,7 +347,8 @@ class SmplestXImageProcessor(PilBackend):
         Returns:
             `list[list[dict]]`: per image, per person, float32 torch tensors on the outputs' device:
             - `global_orient` (3,), `body_pose` (21, 3), `left_hand_pose` / `right_hand_pose` (15, 3), `jaw_pose` (3,),
-              `betas` (10,), `expression` (10,): SMPL-X parameters, axis-angle;
+              `betas` (10,), `expression` (10,): SMPL-X parameters, axis-angle, in the pose layout of
+              `smplx_layout.PARAMETER_SHAPES`;
             - `camera_translation` (3,): SMPL-X translation (metres), the same in the crop and the full-image camera;
             - `focal_length` (2,) `(fx, fy)` and `principal_point` (2,) `(cx, cy)`: the full-image camera, in pixels;
             - `box` (4,): the processed xywh box the crop was cut from;

@@ -51,7 +51,8 @@ _FLOAT32_PARAMETER = re.compile("|".join(re.escape(pattern) for pattern in FLOAT
 @dataclass
 class SmplestXMeshRecoveryOutput(ModelOutput):
     r"""
-    SMPL-X parameters for each person crop, all rotations in axis-angle (radians), all lengths in metres.
+    SMPL-X parameters for each person crop, all rotations in axis-angle (radians), all lengths in metres, in the
+    pose layout of `smplx_layout.PARAMETER_SHAPES` (per joint; flat is `body_pose.reshape(N, 63)`).
 
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*): training objective, when `labels` are given.

@@ -14,8 +14,9 @@ Four joint sets appear in the model, the losses, the data pipeline and the evalu
   and ``joint_idx``).
 
 Besides the joint sets: the kinematic tree (``SMPLX_PARENTS``, ``kinematic_chain``), the parameters SMPLest-X
-predicts (``PARAMETER_NAMES``, ``POSE_PARAMETER_JOINTS``, ``NUM_BETAS``, ``NUM_EXPRESSION_COEFFS``), the sizes
-of the mesh and of the official model files, and the body models' ``GENDERS``.
+predicts (``PARAMETER_NAMES``, ``POSE_PARAMETER_JOINTS``, ``NUM_BETAS``, ``NUM_EXPRESSION_COEFFS``) and the one
+layout every output, file and dataset holds them in (``PARAMETER_SHAPES``), the sizes of the mesh and of the
+official model files, and the body models' ``GENDERS``.
 
 Indices are derived from names here rather than typed in, and ``tests/test_smplx_layout.py`` checks them
 against the original's literal tables. Part ranges are ``range`` objects (they index numpy arrays and torch
@@ -233,6 +234,29 @@ PREDICTION_MODEL_SETTINGS = MappingProxyType(
 """The `smplx.SMPLX` arguments under which predicted parameters are meant (written beside exported parameters):
 the neutral model, full axis-angle hand poses relative to the mean hand (no PCA, not flat)."""
 
+PARAMETER_SHAPES = MappingProxyType({
+    **{name: (3,) if joints == 1 else (joints, 3) for name, joints in POSE_PARAMETER_JOINTS.items()},
+    "leye_pose": (3,),
+    "reye_pose": (3,),
+    "betas": (NUM_BETAS,),
+    "expression": (NUM_EXPRESSION_COEFFS,),
+    "transl": (3,),
+})  # fmt: skip
+"""The pose layout, the one place it is stated: the shape of one person's SMPL-X parameters (the arguments of
+``smplx.SMPLX.forward``) everywhere SMPLest-X holds them.
+
+Rotations are axis-angle, one 3-vector per joint: a parameter that rotates several joints is per joint, (J, 3)
+(``body_pose`` (21, 3), ``left_hand_pose`` / ``right_hand_pose`` (15, 3)); one that rotates a single joint is
+(3,) (``global_orient``, ``jaw_pose``, ``leye_pose``, ``reye_pose``). Leading axes count people or frames: model
+outputs (N, ...), pipeline people (...) (``transl`` is their ``camera_translation``), image parameter files
+``.npz`` (1, ...), per-track files ``.npz`` (T, ...), dataset columns ``smplx_<name>`` (...).
+
+The files stay directly loadable: ``smplx.SMPLX(..., use_pca=False).forward`` reshapes every pose to (B, J, 3)
+itself (checked with smplx 0.1.28 in ``tests/test_export.py``), so ``torch.from_numpy`` of each array is enough. The
+flat layout other tools use is a reshape: ``body_pose.reshape(-1, 63)``, hands ``.reshape(-1, 45)``, and back
+``.reshape(-1, 21, 3)`` / ``.reshape(-1, 15, 3)``. Only interchange formats whose specification fixes another
+layout keep it: AMASS ``poses`` (T, 165), all 55 joints flat (``export.amass``)."""
+
 # ------------------------------------------------------------------------------------------- mesh and files
 NUM_SMPLX_VERTICES = 10475
 NUM_SMPLX_FACES = 20908
@@ -333,6 +357,7 @@ __all__ = [
     "NUM_SMPLX_VERTICES",
     "NUM_SUPERVISION_JOINTS",
     "PARAMETER_NAMES",
+    "PARAMETER_SHAPES",
     "PREDICTION_MODEL_SETTINGS",
     "POSE_FLIP_PAIRS",
     "POSE_JOINT_NAMES",

@@ -5,11 +5,13 @@ outputs after an error or a kill), with the user's usual permissions.
 
 Formats (one person = one dict from `SmplestXPipeline`):
 
-- `.npz` SMPL-X parameters in the layout `smplx.SMPLX.forward` takes: `global_orient` (1, 3), `body_pose` (1, 63),
-  `left_hand_pose` / `right_hand_pose` (1, 45) (full axis-angle, no PCA; relative to the model's mean hand pose,
-  i.e. `smplx.SMPLX(use_pca=False, flat_hand_mean=False)`), `jaw_pose` (1, 3), `leye_pose` / `reye_pose` (1, 3)
-  zeros, `betas` (1, 10), `expression` (1, 10), `transl` (1, 3) — neutral gender. Loading it into smplx with the
-  same SMPL-X files reproduces our vertices in the camera frame;
+- `.npz` SMPL-X parameters, a batch of one in the pose layout of `smplx_layout.PARAMETER_SHAPES` (per joint;
+  flat is a `.reshape(1, -1)`), which `smplx.SMPLX.forward` takes as is: `global_orient` (1, 3), `body_pose`
+  (1, 21, 3), `left_hand_pose` / `right_hand_pose` (1, 15, 3) (full axis-angle, no PCA; relative to the model's
+  mean hand pose, i.e. `smplx.SMPLX(use_pca=False, flat_hand_mean=False)`), `jaw_pose` (1, 3), `leye_pose` /
+  `reye_pose` (1, 3) zeros, `betas` (1, 10), `expression` (1, 10), `transl` (1, 3), and `gender` ("neutral", a
+  NumPy string: loads with `allow_pickle=False`, read it with `str(npz["gender"])`). Loading it into smplx with
+  the same SMPL-X files reproduces our vertices in the camera frame;
 - `.json` beside it: the camera (`focal_length`, `principal_point`, 3x3 `intrinsics`, OpenCV axes), the boxes,
   the detector score and the image size;
 - `.obj` (text) / `.ply` (binary little-endian) meshes in the OpenCV camera frame (metres);
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.smplest_x.smplx_layout import PREDICTION_MODEL_SETTINGS, SUPERVISION_JOINT_NAMES
+from ..models.smplest_x.smplx_layout import PARAMETER_SHAPES, PREDICTION_MODEL_SETTINGS, SUPERVISION_JOINT_NAMES
 from .atomic import write_bytes_atomic, write_json_atomic
 
 OUTPUT_KINDS = ("params", "mesh", "glb", "overlay", "keypoints")
@@ -45,28 +47,21 @@ CAMERA_CONVENTION = "OpenCV pinhole: x right, y down, z forward (metres); pixel 
 
 # ---------------------------------------------------------------------------------------------- parameters
 def smplx_parameters(person: dict) -> dict[str, np.ndarray]:
-    """A pipeline person -> SMPL-X parameters shaped for `smplx.SMPLX.forward` (batch of 1, float32)."""
-    def row(name, size):
-        return np.asarray(person[name], dtype=np.float32).reshape(1, size)
-
-    return {
-        "global_orient": row("global_orient", 3),
-        "body_pose": row("body_pose", 63),
-        "left_hand_pose": row("left_hand_pose", 45),
-        "right_hand_pose": row("right_hand_pose", 45),
-        "jaw_pose": row("jaw_pose", 3),
-        "leye_pose": np.zeros((1, 3), dtype=np.float32),  # SMPLest-X never poses the eyes
-        "reye_pose": np.zeros((1, 3), dtype=np.float32),
-        "betas": row("betas", 10),
-        "expression": row("expression", 10),
-        "transl": row("camera_translation", 3),
-    }
+    """A pipeline person -> its SMPL-X parameters as `smplx.SMPLX.forward` takes them: a batch of 1, float32, in
+    the layout of `smplx_layout.PARAMETER_SHAPES` (`body_pose` (1, 21, 3), ...)."""
+    sources = {"transl": "camera_translation", "leye_pose": None, "reye_pose": None}  # SMPLest-X never poses the eyes
+    parameters = {}
+    for name, shape in PARAMETER_SHAPES.items():
+        source = sources.get(name, name)
+        value = np.zeros(shape, np.float32) if source is None else np.asarray(person[source], dtype=np.float32)
+        parameters[name] = value.reshape(1, *shape)
+    return parameters
 
 
 def save_smplx_npz(path, person: dict) -> Path:
-    """Write `smplx_parameters(person)` as an uncompressed `.npz` (no pickled objects)."""
+    """Write `smplx_parameters(person)` and the model's `gender` as an uncompressed `.npz` (no pickled objects)."""
     buffer = io.BytesIO()
-    np.savez(buffer, **smplx_parameters(person))
+    np.savez(buffer, **smplx_parameters(person), gender=np.str_(PREDICTION_MODEL_SETTINGS["gender"]))
     return write_bytes_atomic(path, buffer.getvalue())
 
 

@@ -15,8 +15,9 @@
 
 Videos go through this pipeline with `smplest_hf.video.pipeline.process_video` (tracking and smoothing).
 
-Each person is a dict of NumPy float32 arrays: the SMPL-X parameters (`global_orient` (3,), `body_pose` (21, 3),
-`left_hand_pose` / `right_hand_pose` (15, 3), `jaw_pose` (3,), `betas` (10,), `expression` (10,)),
+Each person is a dict of NumPy float32 arrays: the SMPL-X parameters in the pose layout of
+`smplx_layout.PARAMETER_SHAPES` (`global_orient` (3,), `body_pose` (21, 3), `left_hand_pose` / `right_hand_pose`
+(15, 3), `jaw_pose` (3,), `betas` (10,), `expression` (10,); flat is `body_pose.reshape(63)`),
 `camera_translation` (3,) (the SMPL-X `transl`, metres, camera frame), the full-image pinhole camera
 `focal_length` (2,) / `principal_point` (2,) in original-image pixels, `box` (4,) the xywh box the crop was cut
 from, `detection_box` (4,) the person box before expansion (xywh) and `score` (detector confidence, None for

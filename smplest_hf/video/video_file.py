@@ -9,8 +9,9 @@ corrupt frame halfway, Ctrl-C) leaves nothing behind.
 Outputs (`--outputs`, default `DEFAULT_VIDEO_OUTPUTS`), for a video `clip.mp4`:
 
 - `params`: per track `params/clip_track_<id>.npz`, the SMPL-X parameters of every frame the person was seen,
-  as (T, ...) arrays in the layout `smplx.SMPLX(batch_size=T)` takes (`global_orient` (T, 3), `body_pose`
-  (T, 63), `left_hand_pose` / `right_hand_pose` (T, 45), `jaw_pose`, `leye_pose`, `reye_pose` (T, 3), `betas`,
+  as (T, ...) arrays in the pose layout of `smplx_layout.PARAMETER_SHAPES` (per joint; flat is a
+  `.reshape(T, -1)`), which `smplx.SMPLX(batch_size=T)` takes as is (`global_orient` (T, 3), `body_pose`
+  (T, 21, 3), `left_hand_pose` / `right_hand_pose` (T, 15, 3), `jaw_pose`, `leye_pose`, `reye_pose` (T, 3), `betas`,
   `expression` (T, 10), `transl` (T, 3)), plus `frame_indices` (T,), `times` (T,) seconds, `fps`, the camera
   per frame (`focal_length`, `principal_point` (T, 2)), `box` / `detection_box` (T, 4) and `score` (T,) (NaN for
   given boxes), `gender` (the SMPL-X model the parameters are meant for); and `params/clip_track_<id>.json`
@@ -54,7 +55,7 @@ from ..export.results import (
     track_colors,
 )
 from ..inference.image_files import SUMMARY_FILE, check_box_list, read_boxes_json, run_settings, stage_seconds
-from ..models.smplest_x.smplx_layout import PARAMETER_NAMES, PREDICTION_MODEL_SETTINGS
+from ..models.smplest_x.smplx_layout import PARAMETER_NAMES, PARAMETER_SHAPES, PREDICTION_MODEL_SETTINGS
 from .pipeline import process_video
 from .video_io import DEFAULT_MAX_FRAMES, VideoWriter, read_video_info
 
@@ -98,9 +99,9 @@ def save_track_npz(path, track: dict[str, np.ndarray], fps: float) -> Path:
     count = len(track["frame_indices"])
     arrays = {
         "global_orient": track["global_orient"].reshape(count, 3),
-        "body_pose": track["body_pose"].reshape(count, 63),
-        "left_hand_pose": track["left_hand_pose"].reshape(count, 45),
-        "right_hand_pose": track["right_hand_pose"].reshape(count, 45),
+        "body_pose": track["body_pose"].reshape(count, *PARAMETER_SHAPES["body_pose"]),
+        "left_hand_pose": track["left_hand_pose"].reshape(count, *PARAMETER_SHAPES["left_hand_pose"]),
+        "right_hand_pose": track["right_hand_pose"].reshape(count, *PARAMETER_SHAPES["right_hand_pose"]),
         "jaw_pose": track["jaw_pose"].reshape(count, 3),
         "leye_pose": np.zeros((count, 3), np.float32),  # SMPLest-X never poses the eyes
         "reye_pose": np.zeros((count, 3), np.float32),
