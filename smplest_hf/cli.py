@@ -226,12 +226,12 @@ def _infer_video(args) -> int:
     pipeline = _inference_pipeline(args, kinds, boxes, camera)
     summary = infer_video_file(
         pipeline, args.input, args.output_dir, kinds=kinds, boxes=boxes, smoothing=args.smooth, max_frames=max_frames,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, track_shape=args.track_shape,
     )  # fmt: skip
     print(
         f"{summary['frames']} frame(s), {len(summary['tracks'])} track(s), {summary['people']} person-frame(s) in "
         f"{summary['seconds']:.1f} s ({summary['frames_per_second'] or 0:.2f} frames/s, {summary['device']}, {summary['dtype']}, "
-        f"smoothing {'on' if args.smooth else 'off'}); results in {args.output_dir} ({', '.join(kinds)}; summary in results.json)."
+        f"smoothing {'on' if args.smooth else 'off'}, body shape {args.track_shape}); results in {args.output_dir} ({', '.join(kinds)}; summary in results.json)."
     )
     if summary["missing_frames"]:
         print(f"smplest-x infer: warning: {args.input!r} states {summary['frames_stated']} frames but only "
@@ -292,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .export.results import OUTPUT_KINDS
     from .inference.image_files import ON_ERROR_CHOICES
     from .inference.image_io import DEFAULT_MAX_PIXELS
+    from .video.pipeline import TRACK_SHAPES
     from .video.video_io import DEFAULT_MAX_FRAMES
 
     infer = commands.add_parser(
@@ -319,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"larger images are shrunk to this many pixels for processing; results stay in original pixels; 0 = never (default: {DEFAULT_MAX_PIXELS})")
     infer.add_argument("--camera", default="box", help=f"the camera people are placed in: {CAMERA_SPEC_HELP}. With a real camera all people share one 3D frame and overlays get the photo's perspective; needs a body model")
     infer.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True, help="videos: temporal smoothing of each track's parameters (default: on)")
+    infer.add_argument("--track-shape", choices=TRACK_SHAPES, default="mean", help="videos: mean (default): one body shape per tracked person, the mean of the model's per-frame betas over the whole track, in every output; per-frame: the model's betas of each frame (with --smooth, their running mean)")
     infer.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES, help=f"videos: refuse videos with more frames; 0 = no limit (default: {DEFAULT_MAX_FRAMES}, 10 min at 30 fps)")
     infer.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR as a whole (its old content is removed when the new results are in place; default: refuse it)")
     infer.add_argument("--on-error", choices=ON_ERROR_CHOICES, default="stop", help="stop: the first unusable image (unreadable, no EXIF under --camera exif, missing from --boxes) ends the run, nothing written (default); skip: leave it out, list it with its reason under 'skipped' in results.json, exit status 3")

@@ -21,6 +21,7 @@ from smplest_hf.export.animation import save_animated_glb, top_skin_weights
 from smplest_hf.export.gltf import OPENCV_TO_GLTF
 from smplest_hf.inference.pipeline import SmplestXPipeline
 from smplest_hf.export.rasterizer import render_meshes
+from smplest_hf.export.results import render_overlay
 from smplest_hf.video.smoothing import (
     OneEuroFilter,
     OneEuroSettings,
@@ -553,7 +554,7 @@ def test_animated_glb_reproduces_the_joints(body_model, tmp_path):
 def test_process_video_tracks_smooths_and_batches(pipeline, synthetic_video):
     path, boxes = synthetic_video
     flipped = [frame_boxes[::-1] if index % 2 else frame_boxes for index, frame_boxes in enumerate(boxes)]  # order changes
-    raw = list(process_video(pipeline, path, boxes=flipped, smoothing=False, frames_per_batch=4))
+    raw = list(process_video(pipeline, path, boxes=flipped, smoothing=False, frames_per_batch=4, track_shape="per-frame"))
     assert [frame.index for frame in raw] == list(range(FRAMES))
     np.testing.assert_allclose([frame.time for frame in raw], np.arange(FRAMES) / float(FPS))
     # The left person keeps one id whatever the order of the boxes.
@@ -562,7 +563,8 @@ def test_process_video_tracks_smooths_and_batches(pipeline, synthetic_video):
     assert left_ids == {0} and right_ids == {1}
     assert set(pipeline.timings) == {"decode", "detect", "crop", "model", "track", "smooth", "postprocess"}
 
-    # Unsmoothed, batched over frames = the image pipeline on the decoded frames (the first three: 6 crops).
+    # Unsmoothed with per-frame shapes, batched over frames = the image pipeline on the decoded frames (the first
+    # three: 6 crops).
     with VideoReader(path) as video:
         frames = list(video)[:3]
     for frame, people in zip(raw, pipeline(frames, boxes=flipped[:3])):
@@ -586,16 +588,35 @@ def test_process_video_tracks_smooths_and_batches(pipeline, synthetic_video):
         smooth_pose = np.stack([person["body_pose"] for person in people])
         raw_pose = np.stack([person["body_pose"] for person in raw_people])
         assert jitter(smooth_pose) < jitter(raw_pose)
-        np.testing.assert_allclose(np.stack([p["betas"] for p in people])[-1], np.mean([p["betas"] for p in raw_people], axis=0), atol=1e-5)
-    # Meshes and keypoints follow the smoothed parameters and camera.
-    person = smoothed[-1].people[0]
-    parameters = {name: torch.from_numpy(person[name])[None] for name in PARAMETERS}
-    with torch.no_grad():
-        body = pipeline.model.body_model(**parameters, transl=torch.from_numpy(person["camera_translation"])[None])
-    np.testing.assert_allclose(person["vertices"], body.vertices[0].numpy(), atol=1e-5)
-    joints = person["joints"].astype(np.float64)
-    expected = joints[:, :2] / (joints[:, 2:] + 1e-4) * person["focal_length"] + person["principal_point"]
-    np.testing.assert_allclose(person["keypoints_2d"], expected, rtol=1e-4, atol=1e-2)
+        # One person, one shape (the default): every frame has the mean of the model's per-frame betas.
+        raw_betas = np.stack([p["betas"] for p in raw_people])
+        assert np.abs(raw_betas - raw_betas[0]).max() > 1e-4  # the model's betas do vary from frame to frame
+        for person in people:
+            np.testing.assert_array_equal(person["betas"], people[0]["betas"])
+        np.testing.assert_allclose(people[0]["betas"], raw_betas.mean(axis=0), atol=1e-6)
+    # Meshes and keypoints follow the smoothed parameters, shape and camera, in every frame.
+    for person in (person for frame in smoothed for person in frame.people):
+        parameters = {name: torch.from_numpy(person[name])[None] for name in PARAMETERS}
+        with torch.no_grad():
+            body = pipeline.model.body_model(**parameters, transl=torch.from_numpy(person["camera_translation"])[None])
+        np.testing.assert_allclose(person["vertices"], body.vertices[0].numpy(), atol=1e-5)
+        joints = person["joints"].astype(np.float64)
+        expected = joints[:, :2] / (joints[:, 2:] + 1e-4) * person["focal_length"] + person["principal_point"]
+        np.testing.assert_allclose(person["keypoints_2d"], expected, rtol=1e-4, atol=1e-2)
+
+    # Per-frame shapes with the default smoothing: each frame the running mean of the betas seen so far.
+    per_frame = list(process_video(pipeline, path, boxes=flipped, frames_per_batch=4, track_shape="per-frame"))
+    for track_id in by_track:
+        betas = np.stack([person["betas"] for frame in per_frame for person in frame.people if person["track_id"] == track_id])
+        raw_betas = np.stack([person["betas"] for person in raw_by_track[track_id]])
+        np.testing.assert_allclose(betas, np.cumsum(raw_betas, axis=0) / np.arange(1, FRAMES + 1)[:, None], atol=1e-6)
+    # Frames are read twice: a one-shot iterator is refused, a list is fine.
+    with VideoReader(path) as video:
+        decoded = list(video)
+    with pytest.raises(ValueError, match="reads the frames twice"):
+        next(process_video(pipeline, iter(decoded), boxes=flipped, fps=FPS))
+    from_list = list(process_video(pipeline, decoded, boxes=flipped, fps=FPS, frames_per_batch=4))
+    np.testing.assert_allclose(from_list[-1].people[0]["vertices"], smoothed[-1].people[0]["vertices"], atol=1e-6)
 
 
 def test_keypoint_tracking_and_a_known_camera_keep_meshes_on_the_smoothed_parameters(pipeline, synthetic_video):
@@ -658,21 +679,69 @@ def test_cli_video_outputs(synthetic_video, tiny_model_dir, synthetic_body_model
     smplx_names = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "leye_pose", "reye_pose", "betas", "expression", "transl")
     with torch.no_grad():
         vertices = layer(**{name: torch.from_numpy(track[name]) for name in smplx_names}).vertices.numpy()
-    for frame in (0, FRAMES - 1):
-        mesh = trimesh.load(output / f"meshes/walk/{frame:06d}_track_0.ply", process=False)
-        np.testing.assert_allclose(mesh.vertices, vertices[frame], atol=1e-5)
+    # One person, one shape (the default): the same betas in every row, and every frame's mesh is the body model on
+    # the file's parameters.
+    np.testing.assert_array_equal(track["betas"], np.repeat(track["betas"][:1], FRAMES, axis=0))
+    meshes = np.stack([trimesh.load(output / f"meshes/walk/{frame:06d}_track_0.ply", process=False).vertices for frame in range(FRAMES)])
+    np.testing.assert_allclose(meshes, vertices, atol=1e-5)
     metadata = json.loads((output / "params/walk_track_0.json").read_text())
-    assert metadata["frames"] == FRAMES and metadata["smoothed"] is True
+    assert metadata["frames"] == FRAMES and metadata["smoothed"] is True and metadata["track_shape"] == "mean"
+    assert summary["track_shape"] == "mean" and summary["smoothing"]["betas"] is None  # not smoothed: one mean
 
-    # Keypoints: one file per frame, with the track id.
+    # Overlay frames are drawn from those meshes: up to the video codec's loss they match a drawing of the .ply mesh,
+    # and far better than the same mesh drawn 3 pixels to the side.
+    def difference(image, other):
+        return np.abs(image.astype(int) - other).mean()
+
+    with VideoReader(output / "overlays/walk.mp4") as overlay, VideoReader(path) as original:
+        for frame, (drawn, background) in enumerate(zip(overlay, original)):
+            person = {"vertices": meshes[frame], "focal_length": track["focal_length"][frame],
+                      "principal_point": track["principal_point"][frame], "track_id": 0}  # fmt: skip
+            expected = render_overlay(background, [person], body_model.faces.numpy())
+            shifted = render_overlay(background, [{**person, "principal_point": person["principal_point"] + [3, 0]}], body_model.faces.numpy())
+            assert difference(expected, background) > 5  # the mesh covers part of the frame
+            assert difference(expected, drawn) < 0.5 * difference(shifted, drawn), frame
+
+    # Keypoints: one file per frame, with the track id, the projected joints of the same bodies.
     keypoint_files = sorted((output / "keypoints/walk").iterdir())
     assert [file.name for file in keypoint_files] == [f"{frame:06d}.json" for frame in range(FRAMES)]
-    record = json.loads(keypoint_files[2].read_text())
-    assert record["frame"] == 2 and record["people"][0]["track_id"] == 0 and len(record["people"][0]["keypoints_2d"]) == 137
+    with torch.no_grad():
+        joints = body_model(**{name: torch.from_numpy(track[name]) for name in PARAMETERS}, transl=torch.from_numpy(track["transl"])).joints.numpy()
+    for frame, file in enumerate(keypoint_files):
+        record = json.loads(file.read_text())
+        assert record["frame"] == frame and record["people"][0]["track_id"] == 0
+        expected = joints[frame, :, :2] / (joints[frame, :, 2:] + 1e-4) * track["focal_length"][frame] + track["principal_point"][frame]
+        np.testing.assert_allclose(record["people"][0]["keypoints_2d"], expected, atol=2e-3)
 
     # Animated glb: its skeleton reproduces the saved (predicted, smoothed) parameters' joints at every frame.
     track["camera_translation"] = track["transl"]
     assert check_glb_joints(output / "anim/walk.glb", [track], body_model, float(FPS)) < 1e-3
+
+
+def test_cli_video_per_frame_shapes(synthetic_video, tiny_model_dir, synthetic_body_model_dir, body_model, tmp_path, capsys):
+    """--track-shape per-frame keeps the model's (running-mean smoothed) betas of each frame, and the meshes follow
+    them; a track shape that does not exist is a usage error (argparse, exit 2)."""
+    path, _ = synthetic_video
+    common = ("--model", tiny_model_dir, "--body-model", synthetic_body_model_dir, "--detector", "none")
+    code, out, err = run_cli(capsys, path, tmp_path / "out", *common, "--outputs", "params,mesh", "--track-shape", "per-frame")
+    assert code == 0, err
+    assert "body shape per-frame" in out
+    summary = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert summary["track_shape"] == "per-frame" and summary["smoothing"]["betas"] == "mean"
+    with np.load(tmp_path / "out" / "params/walk_track_0.npz") as saved:
+        track = {name: saved[name] for name in saved.files}
+    assert np.abs(np.diff(track["betas"], axis=0)).max() > 1e-6  # the shape changes from frame to frame
+    with torch.no_grad():
+        vertices = body_model(**{name: torch.from_numpy(track[name]) for name in PARAMETERS}, transl=torch.from_numpy(track["transl"])).vertices.numpy()
+    for frame in range(FRAMES):
+        mesh = trimesh.load(tmp_path / "out" / f"meshes/walk/{frame:06d}_track_0.ply", process=False)
+        np.testing.assert_allclose(mesh.vertices, vertices[frame], atol=1e-5)
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(capsys, path, tmp_path / "bad", *common, "--track-shape", "median")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'median'" in err and not (tmp_path / "bad").exists()
 
 
 def test_cli_video_in_a_given_camera(synthetic_video, tiny_model_dir, synthetic_body_model_dir, tmp_path, capsys):

@@ -27,7 +27,9 @@ Parameter groups, each with its own settings (`SmoothingSettings`):
   weights to all eight numbers, so the smoothed camera is exactly the camera of the smoothed box;
 - expression: the 10 expression coefficients;
 - betas: body shape does not change within a track, so by default the running mean of the track's betas
-  ("mean"); a One-Euro setting or None (off) can be chosen instead.
+  ("mean"); a One-Euro setting or None (off) can be chosen instead. Video runs by default give each track one
+  shape, the mean over the whole track (`video.pipeline.TRACK_SHAPES`, "mean"), and then leave this group out;
+  it applies with `track_shape="per-frame"`, where frames are final one by one.
 
 A constant input comes out unchanged (up to float rounding in the quaternion round trip).
 
@@ -89,7 +91,8 @@ class SmoothingSettings:
         translation: `camera_translation` (speed in m/s).
         camera: box and camera intrinsics (speed in box heights per second).
         expression: expression coefficients (speed in coefficient units per second).
-        betas: "mean" (running mean over the track), a `OneEuroSettings`, or None.
+        betas: "mean" (running mean over the track), a `OneEuroSettings`, or None. Used by video runs with
+            `track_shape="per-frame"` only (the default "mean" sets every frame to the whole track's mean).
         reset_after: seconds; a track unseen for longer restarts its filters (a different motion segment).
     """
 

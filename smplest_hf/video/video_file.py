@@ -1,17 +1,21 @@
 """Inference over a video file into an output folder, all or nothing: what `smplest-x infer VIDEO` runs.
 
-Frames stream through `video.pipeline.process_video` (decoded in batches, people tracked and smoothed) and the
-per-frame outputs are written as each frame is done, by the same code as images (`export_image_results`);
-per-track sequences are written at the end. Everything goes to a hidden staging folder as for images
-(`export.atomic.staged_run`): only a complete run is moved into OUTPUT_DIR, `results.json` last; a failure (a
-corrupt frame halfway, Ctrl-C) leaves nothing behind.
+Two passes over the video (`video.pipeline`): pass 1 (`track_video`) decodes it in batches, runs the model,
+tracks and smooths the people and fixes each track's body shape (`track_shape`, default "mean": one set of betas
+per person, the mean over the track of the model's per-frame betas, in every output); only parameters are kept.
+Pass 2 (`tracked_frames`) decodes the video again and computes each frame's meshes from those final parameters;
+the per-frame outputs are written as each frame comes, by the same code as images (`export_image_results`).
+Per-track sequences are written from the parameters at the end; a run with only `params` / `anim` skips pass 2.
+Everything goes to a hidden staging folder as for images (`export.atomic.staged_run`): only a complete run is
+moved into OUTPUT_DIR, `results.json` last; a failure (a corrupt frame halfway, Ctrl-C) leaves nothing behind.
 
 Outputs (`--outputs`, default `DEFAULT_VIDEO_OUTPUTS`), for a video `clip.mp4`:
 
-- `params`: per track `params/clip_track_<id>.npz`, the SMPL-X parameters of every frame the person was seen,
-  as (T, ...) arrays in the pose layout of `smplx_layout.PARAMETER_SHAPES` (per joint; flat is a
-  `.reshape(T, -1)`), which `smplx.SMPLX(batch_size=T)` takes as is (`global_orient` (T, 3), `body_pose`
-  (T, 21, 3), `left_hand_pose` / `right_hand_pose` (T, 15, 3), `jaw_pose`, `leye_pose`, `reye_pose` (T, 3), `betas`,
+- `params`: per track `params/clip_track_<id>.npz`, the SMPL-X parameters of every frame the person was seen
+  (with `track_shape="mean"` the same `betas` in every row), as (T, ...) arrays in the pose layout of
+  `smplx_layout.PARAMETER_SHAPES` (per joint; flat is a `.reshape(T, -1)`), which `smplx.SMPLX(batch_size=T)`
+  takes as is (`global_orient` (T, 3), `body_pose` (T, 21, 3), `left_hand_pose` / `right_hand_pose` (T, 15, 3),
+  `jaw_pose`, `leye_pose`, `reye_pose` (T, 3), `betas`,
   `expression` (T, 10), `transl` (T, 3)), plus `frame_indices` (T,), `times` (T,) seconds, `fps`, the camera
   per frame (`focal_length`, `principal_point` (T, 2)), `box` / `detection_box` (T, 4) and `score` (T,) (NaN for
   given boxes), `gender` (the SMPL-X model the parameters are meant for); and `params/clip_track_<id>.json`
@@ -22,8 +26,8 @@ Outputs (`--outputs`, default `DEFAULT_VIDEO_OUTPUTS`), for a video `clip.mp4`:
   `track_id`;
 - `anim`: `anim/clip.glb`, every track as a skinned, animated SMPL-X skeleton (`export.animation`), and beside it
   per track `anim/clip_track_<id>_amass.npz`, the same motion as an AMASS-style SMPL-X file (`poses` (T, 165),
-  `trans`, `betas`, `gender`, `mocap_frame_rate`, `surface_model_type`; `export.amass`) for the SMPL-X Blender
-  add-on and AMASS tools;
+  `trans`, `betas`, `gender`, `mocap_frame_rate`, `surface_model_type`; `export.amass`), turned into AMASS's
+  Z-up world for the SMPL-X Blender add-on and AMASS tools;
 - `mesh`: `meshes/clip/<frame>_track_<id>.ply` per frame and person (binary PLY only: a text OBJ per frame would
   triple the size); `glb`: `glb/clip/<frame>.glb`, a static scene per frame. Both grow with the video's length
   (about 0.4 MB per person and frame), so they are not written by default.
@@ -56,7 +60,6 @@ from ..export.results import (
 )
 from ..inference.image_files import SUMMARY_FILE, check_box_list, read_boxes_json, run_settings, stage_seconds
 from ..models.smplest_x.smplx_layout import PARAMETER_NAMES, PARAMETER_SHAPES, PREDICTION_MODEL_SETTINGS
-from .pipeline import process_video
 from .video_io import DEFAULT_MAX_FRAMES, VideoWriter, read_video_info
 
 VIDEO_OUTPUT_KINDS = (*OUTPUT_KINDS, "anim")
@@ -130,6 +133,7 @@ def infer_video_file(
     max_frames: int | None = DEFAULT_MAX_FRAMES,
     progress: bool = True,
     overwrite: bool = False,
+    track_shape: str = "mean",
 ) -> dict:
     """Run `pipeline` over the video at `path` and write `kinds` outputs to `output_dir` (module docstring).
 
@@ -137,50 +141,62 @@ def infer_video_file(
         pipeline: a `SmplestXPipeline`.
         kinds: output kinds, a subset of `VIDEO_OUTPUT_KINDS`.
         boxes: None (pipeline detector / whole frames) or per-frame boxes (see `video.pipeline.process_video`).
-        smoothing, tracker: as `video.pipeline.process_video`.
+        smoothing, tracker, track_shape: as `video.pipeline.process_video` ("mean": one body shape per track in
+            every output; "per-frame": the model's betas of each frame, smoothed as `smoothing.betas` says).
         max_frames: refuse longer videos (None = no limit).
-        progress: show a progress bar on a terminal.
+        progress: show progress bars on a terminal (the model pass, then the per-frame outputs).
         overwrite: replace a non-empty `output_dir` as a whole (otherwise it is refused before any work).
 
     Returns:
-        The summary also written to `results.json`: video, settings, tracks, output files, per-stage seconds,
-        and `missing_frames`: the frames the container states but that did not decode (a truncated or damaged
-        file; 0 normally).
+        The summary also written to `results.json`: video, settings (`smoothing` as applied, `track_shape`),
+        tracks, output files, per-stage seconds, and `missing_frames`: the frames the container states but that
+        did not decode (a truncated or damaged file; 0 normally).
     """
-    from .smoothing import SmoothingSettings
+    from tqdm.auto import tqdm
+
+    from .pipeline import TRACK_SHAPES, track_video, tracked_frames
 
     kinds = parse_output_kinds(kinds, allowed=VIDEO_OUTPUT_KINDS)
     missing = kinds_needing_body_model(kinds)
     if missing and not pipeline.has_body_model:
         raise ValueError(f"Outputs {','.join(missing)} need meshes: give the pipeline an SMPL-X body model.")
+    if track_shape not in TRACK_SHAPES:
+        raise ValueError(f"track_shape must be one of {', '.join(TRACK_SHAPES)}; got {track_shape!r}.")
     path = Path(path).expanduser()
     info = read_video_info(path, max_frames=max_frames)
-    smoothing = SmoothingSettings() if smoothing is True else smoothing
     start = time.perf_counter()
     with staged_run(Path(output_dir).expanduser(), overwrite=overwrite) as staging:
+        # Pass 1: parameters of every frame (the model, tracking, smoothing, one shape per track).
+        with tqdm(total=info.frame_count, unit="frame", disable=None if progress else True, desc="smplest-x infer: model") as bar:
+            tracked = track_video(pipeline, path, boxes=boxes, smoothing=smoothing, tracker=tracker, max_frames=max_frames,
+                                  track_shape=track_shape, on_frames=bar.update)  # fmt: skip
         outputs = _VideoOutputs(staging, path.stem, kinds, pipeline.faces, info.fps)
-        frames = process_video(pipeline, path, boxes=boxes, smoothing=smoothing, tracker=tracker, max_frames=max_frames)
-        outputs.write_frames(frames, info.frame_count, progress)
+        # Pass 2, only for outputs drawn or written per frame: meshes from the final parameters.
+        if outputs.frame_kinds or "overlay" in kinds:
+            frames = tracked_frames(pipeline, path, tracked, max_frames=max_frames)
+            outputs.write_frames(frames, tracked.frame_count, progress)
         frame = coordinate_frame(pipeline.camera)
-        tracks = outputs.write_tracks(pipeline.model.body_model, info, smoothing, frame)
+        tracks = outputs.write_tracks(tracked, pipeline.model.body_model, info, frame)
         seconds = time.perf_counter() - start
+        frame_count = tracked.frame_count
         summary = {
             "video": str(path),
-            "frames": outputs.frame_count,
+            "frames": frame_count,
             "frames_stated": info.frame_count if info.frame_count_is_exact else None,  # by the container
-            "missing_frames": max(0, info.frame_count - outputs.frame_count) if info.frame_count_is_exact else 0,
+            "missing_frames": max(0, info.frame_count - frame_count) if info.frame_count_is_exact else 0,
             "fps": float(info.fps),
             "image_size": [info.height, info.width],
             "rotation": info.rotation,
-            "people": outputs.person_frames,
+            "people": sum(len(people) for people in tracked.people),
             "tracks": [_track_summary(track_id, track) for track_id, track in tracks.items()],
             "outputs": list(kinds),
             "files": [str(file.relative_to(staging)) for file in outputs.written],
             "per_frame_folders": {kind: f"{OUTPUT_FOLDERS[kind]}/{path.stem}/" for kind in _PER_FRAME_KINDS if kind in kinds},
             "seconds": round(seconds, 3),
-            "frames_per_second": round(outputs.frame_count / seconds, 3) if seconds else None,
+            "frames_per_second": round(frame_count / seconds, 3) if seconds else None,
             "stage_seconds": stage_seconds(pipeline.timings, render=outputs.render_seconds, export=outputs.export_seconds),
-            "smoothing": asdict(smoothing) if smoothing else None,
+            "smoothing": asdict(tracked.smoothing) if tracked.smoothing else None,
+            "track_shape": tracked.track_shape,
             "coordinate_frame": frame,
             **run_settings(pipeline, boxes_given=boxes is not None),
         }
@@ -189,18 +205,16 @@ def infer_video_file(
 
 
 class _VideoOutputs:
-    """The files of one video run in `staging`: per-frame outputs as each frame comes, per-track ones at the end.
+    """The files of one video run in `staging`: per-frame outputs as pass 2 yields each frame, per-track ones from
+    the parameters of pass 1.
 
     Per-frame outputs go through `export_image_results` (as images do), in `<folder>/<stem>/<frame>...`; the
-    overlay frames are encoded into one video; each person's parameters are kept for the per-track sequences.
+    overlay frames are encoded into one video.
     """
 
     def __init__(self, staging: Path, stem: str, kinds: tuple[str, ...], faces, fps):
         self.staging, self.stem, self.kinds, self.faces, self.fps = staging, stem, kinds, faces, fps
         self.frame_kinds = tuple(kind for kind in _PER_FRAME_KINDS if kind in kinds)
-        self.tracks: dict[int, list] = {}  # track id -> [(frame index, person's `_SEQUENCE_FIELDS` and score)]
-        self.focal_lengths = []  # of every person in every frame: the animated glb's camera
-        self.frame_count = self.person_frames = 0
         self.render_seconds = self.export_seconds = 0.0
         self.written: list[Path] = []  # files listed in the summary (per-frame files are listed by folder)
 
@@ -212,7 +226,7 @@ class _VideoOutputs:
         overlay = None
         if "overlay" in self.kinds:
             overlay = VideoWriter(self.staging / OUTPUT_FOLDERS["overlay"] / f"{self.stem}.mp4", fps=self.fps)
-        bar = tqdm(total=expected_frames, unit="frame", disable=None if progress else True, desc="smplest-x infer")
+        bar = tqdm(total=expected_frames, unit="frame", disable=None if progress else True, desc="smplest-x infer: outputs")
         try:
             for frame in frames:
                 if overlay is not None:
@@ -220,7 +234,11 @@ class _VideoOutputs:
                     overlay.write(render_overlay(frame.image.pixels, frame.people, self.faces, frame.image.scale))
                     self.render_seconds += time.perf_counter() - render_start
                 export_start = time.perf_counter()
-                self._write_frame(frame)
+                if self.frame_kinds:
+                    export_image_results(
+                        self.staging, f"{self.stem}/{frame.index:06d}", frame.image, frame.people, self.faces, self.frame_kinds,
+                        video_frame=(frame.index, frame.time), mesh_formats=_VIDEO_MESH_FORMATS,
+                    )  # fmt: skip
                 self.export_seconds += time.perf_counter() - export_start
                 bar.update(1)
             if overlay is not None:
@@ -232,40 +250,29 @@ class _VideoOutputs:
         finally:
             bar.close()
 
-    def _write_frame(self, frame) -> None:
-        """One frame's keypoints / meshes / glb files, and its people kept for their tracks."""
-        self.frame_count, self.person_frames = frame.index + 1, self.person_frames + len(frame.people)
-        if self.frame_kinds:
-            export_image_results(
-                self.staging, f"{self.stem}/{frame.index:06d}", frame.image, frame.people, self.faces, self.frame_kinds,
-                video_frame=(frame.index, frame.time), mesh_formats=_VIDEO_MESH_FORMATS,
-            )  # fmt: skip
-        for person in frame.people:
-            kept = {name: person[name] for name in (*_SEQUENCE_FIELDS, "score")}
-            self.tracks.setdefault(person["track_id"], []).append((frame.index, kept))
-            self.focal_lengths.append(person["focal_length"])
-
-    def write_tracks(self, body_model, info, smoothing, frame: str) -> dict[int, dict]:
-        """Per-track parameter files, the animated glb and the AMASS-style files; returns {track id: `stack_track`
-        arrays}. `frame`: `coordinate_frame(...)`, stated in every per-track file."""
+    def write_tracks(self, tracked, body_model, info, frame: str) -> dict[int, dict]:
+        """Per-track parameter files, the animated glb and the AMASS-style files of `tracked` (a
+        `video.pipeline.TrackedVideo`); returns {track id: `stack_track` arrays}. `frame`: `coordinate_frame(...)`,
+        stated in every per-track file."""
         from ..export.amass import save_amass_npz
         from ..export.animation import save_animated_glb, video_camera
 
         export_start = time.perf_counter()
-        stacked = {track_id: stack_track(frames) for track_id, frames in sorted(self.tracks.items())}
+        stacked = {track_id: stack_track(frames) for track_id, frames in tracked.tracks().items()}
         if "params" in self.kinds:
             for track_id, track in stacked.items():
                 base = self.staging / OUTPUT_FOLDERS["params"] / f"{self.stem}_track_{track_id}"
                 self.written.append(save_track_npz(base.with_suffix(".npz"), track, float(self.fps)))
-                metadata = _track_metadata(track_id, track, info, self.frame_count, smoothing) | {"coordinate_frame": frame}
+                metadata = _track_metadata(track_id, track, info, tracked) | {"coordinate_frame": frame}
                 self.written.append(write_json_atomic(base.with_suffix(".json"), metadata))
         if "anim" in self.kinds:
             track_ids = list(stacked)
-            camera = video_camera(self.focal_lengths, (info.height, info.width)) if self.focal_lengths else None
+            focal_lengths = [track["focal_length"] for track in stacked.values()]  # of every person in every frame
+            camera = video_camera(np.concatenate(focal_lengths), (info.height, info.width)) if focal_lengths else None
             self.written.append(save_animated_glb(
                 self.staging / OUTPUT_FOLDERS["anim"] / f"{self.stem}.glb", list(stacked.values()), body_model, float(self.fps),
                 names=[f"track_{track_id}" for track_id in track_ids], colors=track_colors(track_ids),
-                frame_count=self.frame_count, camera=camera,
+                frame_count=tracked.frame_count, camera=camera,
             ))  # fmt: skip
             for track_id, track in stacked.items():
                 self.written.append(save_amass_npz(
@@ -291,20 +298,21 @@ def _track_summary(track_id: int, track: dict) -> dict:
     return {"track_id": track_id, "frames": len(frames), "first_frame": int(frames[0]), "last_frame": int(frames[-1])}
 
 
-def _track_metadata(track_id: int, track: dict, info, frame_count: int, smoothing) -> dict:
+def _track_metadata(track_id: int, track: dict, info, tracked) -> dict:
     frames = track["frame_indices"]
     return {
         "track_id": track_id,
         "video": info.name,
         "fps": float(info.fps),
-        "video_frames": frame_count,
+        "video_frames": tracked.frame_count,
         "image_size": [info.height, info.width],
         "frames": len(frames),
         "first_frame": int(frames[0]),
         "last_frame": int(frames[-1]),
         "camera": CAMERA_CONVENTION + "; one camera per frame: `focal_length`, `principal_point` (T, 2) in the .npz",
         "layout": "(T, ...) arrays, row t = frame frame_indices[t]; smplx.SMPLX(batch_size=T) takes the pose, shape and transl arrays",
-        "smoothed": bool(smoothing),
+        "smoothed": bool(tracked.smoothing),
+        "track_shape": tracked.track_shape,
         "smplx": dict(PREDICTION_MODEL_SETTINGS),
     }
 
