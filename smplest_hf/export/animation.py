@@ -28,8 +28,9 @@ What glTF skinning cannot express, so the animated mesh differs from the SMPL-X 
 
 - pose-corrective blend shapes (SMPL-X's `posedirs`, which bulge muscles and fix elbow/knee creases as joints
   bend): linear blend skinning only, typically a few millimetres to 2 cm near strongly bent joints;
-- body shape changing from frame to frame: the mesh keeps the track's mean shape (the joints still follow the
-  per-frame shape through their translation channels).
+- body shape changing from frame to frame (video runs with `track_shape="per-frame"`; the default gives a track
+  one shape): the mesh keeps the track's mean shape (the joints still follow the per-frame shape through their
+  translation channels).
 
 The skeleton's joints are exact: at every keyframe they reproduce SMPL-X's 55 kinematic joints of that frame.
 
