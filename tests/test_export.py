@@ -24,6 +24,7 @@ from smplest_hf.export.results import (
     save_smplx_npz,
 )
 from smplest_hf.export.gltf import OPENCV_TO_GLTF
+from smplest_hf.export.timing import timed
 from smplest_hf.inference.image_io import load_image
 from smplest_hf.models.smplest_x.smplx_layout import SUPERVISION_JOINT_NAMES
 from smplest_hf.inference.pipeline import SmplestXPipeline
@@ -338,6 +339,25 @@ def inputs(tmp_path_factory):
     return folder, broken
 
 
+def assert_export_seconds_split(summary, kinds):
+    """`export_seconds` holds exactly the written kinds, and they add up to the `export` stage (each is rounded
+    to milliseconds, as is the total)."""
+    split = summary["export_seconds"]
+    assert sorted(split) == sorted(kinds) and all(seconds >= 0 for seconds in split.values())
+    assert sum(split.values()) == pytest.approx(summary["stage_seconds"]["export"], abs=0.0005 * (len(split) + 1))
+
+
+def test_timed_adds_up_per_name_also_on_errors():
+    timings = {"mesh": 1.0}
+    with timed(timings, "mesh"):
+        pass
+    with pytest.raises(KeyError), timed(timings, "params"):
+        raise KeyError("the writer failed")
+    assert sorted(timings) == ["mesh", "params"] and timings["mesh"] >= 1.0 and timings["params"] >= 0.0
+    with timed(None, "mesh"):  # no summary: nothing timed, nothing fails
+        pass
+
+
 def run_cli(capsys, *arguments):
     code = cli_main(["infer", *map(str, arguments)])
     captured = capsys.readouterr()
@@ -353,6 +373,7 @@ def test_cli_writes_all_outputs_for_gray_rgba_and_16_bit_images(inputs, tiny_mod
     assert "3 image(s), 3 people in" in out
     summary = json.loads((output / "results.json").read_text())
     assert [entry["people"] for entry in summary["results"]] == [1, 1, 1]
+    assert_export_seconds_split(summary, ["params", "mesh", "glb", "overlay", "keypoints"])
     for stem in ("gray", "rgba", "sixteen"):
         for name in (f"params/{stem}_0.npz", f"params/{stem}_0.json", f"meshes/{stem}_0.obj", f"meshes/{stem}_0.ply",
                      f"glb/{stem}.glb", f"keypoints/{stem}.json", f"overlays/{stem}.png"):  # fmt: skip
@@ -370,6 +391,7 @@ def test_cli_boxes_and_empty_result(inputs, tiny_model_dir, synthetic_body_model
     assert code == 0, err
     summary = json.loads((output / "results.json").read_text())
     assert [entry["people"] for entry in summary["results"]] == [2, 0, 1]
+    assert_export_seconds_split(summary, ["params", "keypoints"])
     assert json.loads((output / "keypoints/rgba.json").read_text())["people"] == []
     assert sorted(p.name for p in (output / "params").iterdir()) == ["gray_0.json", "gray_0.npz", "gray_1.json", "gray_1.npz", "sixteen_0.json", "sixteen_0.npz"]
 

@@ -660,6 +660,10 @@ def test_cli_video_outputs(synthetic_video, tiny_model_dir, synthetic_body_model
     summary = json.loads((output / "results.json").read_text())
     assert summary["tracks"] == [{"track_id": 0, "frames": FRAMES, "first_frame": 0, "last_frame": FRAMES - 1}]
     assert not [p for p in output.iterdir() if p.name.startswith(".")]  # staging folder gone
+    # Where the time went: every written kind, adding up to the export stage (each rounded to milliseconds).
+    split = summary["export_seconds"]
+    assert sorted(split) == ["anim", "keypoints", "mesh", "overlay", "params"] and min(split.values()) >= 0
+    assert sum(split.values()) == pytest.approx(summary["stage_seconds"]["export"], abs=0.0005 * (len(split) + 1))
 
     # Overlay: same frame count, frame rate and size; the mesh is drawn.
     info = read_video_info(output / "overlays/walk.mp4")

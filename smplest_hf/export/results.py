@@ -34,6 +34,7 @@ import numpy as np
 
 from ..models.smplest_x.smplx_layout import PARAMETER_SHAPES, PREDICTION_MODEL_SETTINGS, SUPERVISION_JOINT_NAMES
 from .atomic import write_bytes_atomic, write_json_atomic
+from .timing import timed
 
 OUTPUT_KINDS = ("params", "mesh", "glb", "overlay", "keypoints")
 MESH_FORMATS = ("obj", "ply")
@@ -222,7 +223,7 @@ def kinds_needing_body_model(kinds) -> list[str]:
 
 def export_image_results(
     directory, stem: str, image, people: list[dict], faces=None, kinds=OUTPUT_KINDS, *, video_frame=None,
-    mesh_formats=MESH_FORMATS,
+    mesh_formats=MESH_FORMATS, timings: dict[str, float] | None = None,
 ) -> list[Path]:
     """Write the chosen outputs of one image (or video frame) under `directory` and return the written paths.
 
@@ -235,6 +236,8 @@ def export_image_results(
         image: the `LoadedImage` the people were recovered from (for its size, pixels and name).
         video_frame: (frame number, seconds) of a video frame, written in its keypoints record.
         mesh_formats: the mesh files per person, a subset of `MESH_FORMATS`.
+        timings: when given, the seconds spent on each kind are added to `timings[kind]` (`timing.timed`;
+            "overlay" = rendering + PNG encoding), for run summaries.
     """
     directory = Path(directory)
     kinds = parse_output_kinds(kinds)
@@ -247,20 +250,25 @@ def export_image_results(
     for index, person in enumerate(people):
         base = f"{stem}_track_{person['track_id']}" if "track_id" in person else f"{stem}_{index}"
         if "params" in kinds:
-            written.append(save_smplx_npz(folders["params"] / f"{base}.npz", person))
-            written.append(write_json_atomic(folders["params"] / f"{base}.json", camera_metadata(person, size, name)))
+            with timed(timings, "params"):
+                written.append(save_smplx_npz(folders["params"] / f"{base}.npz", person))
+                written.append(write_json_atomic(folders["params"] / f"{base}.json", camera_metadata(person, size, name)))
         if "mesh" in kinds:
-            for suffix in mesh_formats:
-                written.append(_MESH_WRITERS[suffix](folders["mesh"] / f"{base}.{suffix}", person["vertices"], faces))
+            with timed(timings, "mesh"):
+                for suffix in mesh_formats:
+                    written.append(_MESH_WRITERS[suffix](folders["mesh"] / f"{base}.{suffix}", person["vertices"], faces))
     if "glb" in kinds:
-        scene_faces = faces if faces is not None else np.zeros((0, 3), np.int64)
-        written.append(save_scene_glb(folders["glb"] / f"{stem}.glb", people, scene_faces, size))
+        with timed(timings, "glb"):
+            scene_faces = faces if faces is not None else np.zeros((0, 3), np.int64)
+            written.append(save_scene_glb(folders["glb"] / f"{stem}.glb", people, scene_faces, size))
     if "keypoints" in kinds:
-        record = keypoints_record(people, size, name, video_frame)
-        written.append(write_json_atomic(folders["keypoints"] / f"{stem}.json", record))
+        with timed(timings, "keypoints"):
+            record = keypoints_record(people, size, name, video_frame)
+            written.append(write_json_atomic(folders["keypoints"] / f"{stem}.json", record))
     if "overlay" in kinds:
-        overlay = render_overlay(image.pixels, people, faces, image.scale)
-        written.append(save_image(folders["overlay"] / f"{stem}.png", overlay))
+        with timed(timings, "overlay"):
+            overlay = render_overlay(image.pixels, people, faces, image.scale)
+            written.append(save_image(folders["overlay"] / f"{stem}.png", overlay))
     return written
 
 

@@ -136,7 +136,8 @@ def run_settings(pipeline, boxes_given: bool) -> dict:
 
 
 def stage_seconds(timings: dict, **more: float) -> dict:
-    """`pipeline.timings` plus the run's own stages (`export`, ...), rounded to milliseconds."""
+    """`pipeline.timings` plus the run's own stages (`export`, ...), rounded to milliseconds (also used for the
+    per-kind `export_seconds`)."""
     return {name: round(value, 3) for name, value in {**timings, **more}.items()}
 
 
@@ -159,7 +160,10 @@ def infer_image_files(
 
     Returns:
         The summary also written to `results.json`: settings, per image its people count and output files,
-        the skipped inputs with their reasons, per-stage seconds.
+        the skipped inputs with their reasons, `stage_seconds` (decode, detect, crop, model, postprocess: see
+        `SmplestXPipeline.timings`; export: writing every output) and `export_seconds`, the export split per
+        output kind ({kind: seconds} for exactly `kinds`; "overlay" includes its PNG encoding; they add up to
+        `stage_seconds["export"]`).
     """
     from tqdm.auto import tqdm
 
@@ -168,7 +172,7 @@ def infer_image_files(
     faces = pipeline.faces
     start = time.perf_counter()
     pipeline.timings = dict.fromkeys(pipeline.timings, 0.0)
-    export_seconds = 0.0
+    export_seconds = dict.fromkeys(kinds, 0.0)  # per output kind, added to by `export_image_results`
     images_summary = []
     skipped = list(skipped or [])
     with staged_run(Path(output_dir).expanduser(), overwrite=overwrite) as staging:
@@ -187,9 +191,8 @@ def infer_image_files(
             else:
                 loaded = pipeline.load_images([files[index] for index in chunk])
             results = pipeline.run(loaded, None if boxes is None else [boxes[index] for index in chunk]) if loaded else []
-            export_start = time.perf_counter()
             for stem, image, people in zip([stems[index] for index in chunk], loaded, results):
-                written = export_image_results(staging, stem, image, people, faces, kinds)
+                written = export_image_results(staging, stem, image, people, faces, kinds, timings=export_seconds)
                 images_summary.append({
                     "image": str(image.name),
                     "image_size": list(image.original_size),
@@ -197,7 +200,6 @@ def infer_image_files(
                     "people": len(people),
                     "files": [str(path.relative_to(staging)) for path in written],
                 })  # fmt: skip
-            export_seconds += time.perf_counter() - export_start
             bar.update(chunk_size)
         bar.close()
         seconds = time.perf_counter() - start
@@ -208,7 +210,8 @@ def infer_image_files(
             "people": sum(entry["people"] for entry in images_summary),
             "outputs": list(kinds),
             "seconds": round(seconds, 3),
-            "stage_seconds": stage_seconds(pipeline.timings, export=export_seconds),
+            "stage_seconds": stage_seconds(pipeline.timings, export=sum(export_seconds.values())),
+            "export_seconds": stage_seconds(export_seconds),
             **run_settings(pipeline, boxes_given=boxes is not None),
             "results": images_summary,
             "skipped": skipped,

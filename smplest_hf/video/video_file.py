@@ -58,6 +58,7 @@ from ..export.results import (
     render_overlay,
     track_colors,
 )
+from ..export.timing import timed
 from ..inference.image_files import SUMMARY_FILE, check_box_list, read_boxes_json, run_settings, stage_seconds
 from ..models.smplest_x.smplx_layout import PARAMETER_NAMES, PARAMETER_SHAPES, PREDICTION_MODEL_SETTINGS
 from .video_io import DEFAULT_MAX_FRAMES, VideoWriter, read_video_info
@@ -149,8 +150,10 @@ def infer_video_file(
 
     Returns:
         The summary also written to `results.json`: video, settings (`smoothing` as applied, `track_shape`),
-        tracks, output files, per-stage seconds, and `missing_frames`: the frames the container states but that
-        did not decode (a truncated or damaged file; 0 normally).
+        tracks, output files, `stage_seconds` (`video.pipeline.VIDEO_STAGES` and export: writing every output),
+        `export_seconds` (the export split per output kind: {kind: seconds} for exactly `kinds`, adding up to
+        `stage_seconds["export"]`; "overlay" is rendering and encoding the overlay video), and `missing_frames`:
+        the frames the container states but that did not decode (a truncated or damaged file; 0 normally).
     """
     from tqdm.auto import tqdm
 
@@ -194,7 +197,8 @@ def infer_video_file(
             "per_frame_folders": {kind: f"{OUTPUT_FOLDERS[kind]}/{path.stem}/" for kind in _PER_FRAME_KINDS if kind in kinds},
             "seconds": round(seconds, 3),
             "frames_per_second": round(frame_count / seconds, 3) if seconds else None,
-            "stage_seconds": stage_seconds(pipeline.timings, render=outputs.render_seconds, export=outputs.export_seconds),
+            "stage_seconds": stage_seconds(pipeline.timings, export=sum(outputs.export_seconds.values())),
+            "export_seconds": stage_seconds(outputs.export_seconds),
             "smoothing": asdict(tracked.smoothing) if tracked.smoothing else None,
             "track_shape": tracked.track_shape,
             "coordinate_frame": frame,
@@ -215,7 +219,7 @@ class _VideoOutputs:
     def __init__(self, staging: Path, stem: str, kinds: tuple[str, ...], faces, fps):
         self.staging, self.stem, self.kinds, self.faces, self.fps = staging, stem, kinds, faces, fps
         self.frame_kinds = tuple(kind for kind in _PER_FRAME_KINDS if kind in kinds)
-        self.render_seconds = self.export_seconds = 0.0
+        self.export_seconds = dict.fromkeys(kinds, 0.0)  # per output kind (`timing.timed`)
         self.written: list[Path] = []  # files listed in the summary (per-frame files are listed by folder)
 
     def write_frames(self, frames, expected_frames: int, progress: bool) -> None:
@@ -230,19 +234,17 @@ class _VideoOutputs:
         try:
             for frame in frames:
                 if overlay is not None:
-                    render_start = time.perf_counter()
-                    overlay.write(render_overlay(frame.image.pixels, frame.people, self.faces, frame.image.scale))
-                    self.render_seconds += time.perf_counter() - render_start
-                export_start = time.perf_counter()
+                    with timed(self.export_seconds, "overlay"):
+                        overlay.write(render_overlay(frame.image.pixels, frame.people, self.faces, frame.image.scale))
                 if self.frame_kinds:
                     export_image_results(
                         self.staging, f"{self.stem}/{frame.index:06d}", frame.image, frame.people, self.faces, self.frame_kinds,
-                        video_frame=(frame.index, frame.time), mesh_formats=_VIDEO_MESH_FORMATS,
+                        video_frame=(frame.index, frame.time), mesh_formats=_VIDEO_MESH_FORMATS, timings=self.export_seconds,
                     )  # fmt: skip
-                self.export_seconds += time.perf_counter() - export_start
                 bar.update(1)
             if overlay is not None:
-                self.written.append(overlay.close())
+                with timed(self.export_seconds, "overlay"):
+                    self.written.append(overlay.close())
         except BaseException:
             if overlay is not None:
                 overlay.abort()
@@ -257,29 +259,29 @@ class _VideoOutputs:
         from ..export.amass import save_amass_npz
         from ..export.animation import save_animated_glb, video_camera
 
-        export_start = time.perf_counter()
         stacked = {track_id: stack_track(frames) for track_id, frames in tracked.tracks().items()}
         if "params" in self.kinds:
-            for track_id, track in stacked.items():
-                base = self.staging / OUTPUT_FOLDERS["params"] / f"{self.stem}_track_{track_id}"
-                self.written.append(save_track_npz(base.with_suffix(".npz"), track, float(self.fps)))
-                metadata = _track_metadata(track_id, track, info, tracked) | {"coordinate_frame": frame}
-                self.written.append(write_json_atomic(base.with_suffix(".json"), metadata))
+            with timed(self.export_seconds, "params"):
+                for track_id, track in stacked.items():
+                    base = self.staging / OUTPUT_FOLDERS["params"] / f"{self.stem}_track_{track_id}"
+                    self.written.append(save_track_npz(base.with_suffix(".npz"), track, float(self.fps)))
+                    metadata = _track_metadata(track_id, track, info, tracked) | {"coordinate_frame": frame}
+                    self.written.append(write_json_atomic(base.with_suffix(".json"), metadata))
         if "anim" in self.kinds:
-            track_ids = list(stacked)
-            focal_lengths = [track["focal_length"] for track in stacked.values()]  # of every person in every frame
-            camera = video_camera(np.concatenate(focal_lengths), (info.height, info.width)) if focal_lengths else None
-            self.written.append(save_animated_glb(
-                self.staging / OUTPUT_FOLDERS["anim"] / f"{self.stem}.glb", list(stacked.values()), body_model, float(self.fps),
-                names=[f"track_{track_id}" for track_id in track_ids], colors=track_colors(track_ids),
-                frame_count=tracked.frame_count, camera=camera,
-            ))  # fmt: skip
-            for track_id, track in stacked.items():
-                self.written.append(save_amass_npz(
-                    self.staging / OUTPUT_FOLDERS["anim"] / f"{self.stem}_track_{track_id}_amass.npz", track, float(self.fps),
-                    body_model, frame,
+            with timed(self.export_seconds, "anim"):
+                track_ids = list(stacked)
+                focal_lengths = [track["focal_length"] for track in stacked.values()]  # of every person in every frame
+                camera = video_camera(np.concatenate(focal_lengths), (info.height, info.width)) if focal_lengths else None
+                self.written.append(save_animated_glb(
+                    self.staging / OUTPUT_FOLDERS["anim"] / f"{self.stem}.glb", list(stacked.values()), body_model, float(self.fps),
+                    names=[f"track_{track_id}" for track_id in track_ids], colors=track_colors(track_ids),
+                    frame_count=tracked.frame_count, camera=camera,
                 ))  # fmt: skip
-        self.export_seconds += time.perf_counter() - export_start
+                for track_id, track in stacked.items():
+                    self.written.append(save_amass_npz(
+                        self.staging / OUTPUT_FOLDERS["anim"] / f"{self.stem}_track_{track_id}_amass.npz", track, float(self.fps),
+                        body_model, frame,
+                    ))  # fmt: skip
         return stacked
 
 
