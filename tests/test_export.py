@@ -99,6 +99,15 @@ def test_obj_and_ply_round_trip(people, pipeline, tmp_path):
     np.testing.assert_array_equal(ply.faces, faces)
 
 
+def test_obj_text_is_exact_for_every_face_array(tmp_path):
+    """The face lines are formatted once per face array (cached): each mesh still gets its own faces."""
+    vertices = np.array([[0.0, 1.0, -2.5], [0.1234567, 2e-7, 3.0], [1.0, 1.0, 1.0]])
+    for faces, lines in (([[0, 1, 2]], "f 1 2 3\n"), (np.array([[2, 1, 0], [0, 2, 1]], np.uint32), "f 3 2 1\nf 1 3 2\n"),
+                         (np.zeros((0, 3), np.int64), ""), ([[0, 1, 2]], "f 1 2 3\n")):  # fmt: skip
+        text = save_obj(tmp_path / "mesh.obj", vertices, faces).read_text()
+        assert text == "v 0.000000 1.000000 -2.500000\nv 0.123457 0.000000 3.000000\nv 1.000000 1.000000 1.000000\n" + lines
+
+
 def test_glb_scene_loads_with_converted_axes(people, pipeline, tmp_path):
     path = save_scene_glb(tmp_path / "scene.glb", people, pipeline.faces, image_size=(240, 320))
     # The documented axis change: 180 degrees about x, a proper rotation (winding preserved).

@@ -27,6 +27,7 @@ Formats (one person = one dict from `SmplestXPipeline`):
 ```
 """
 
+import functools
 import io
 from pathlib import Path
 
@@ -88,10 +89,17 @@ def camera_metadata(person: dict, image_size=None, image_name: str | None = None
 def save_obj(path, vertices, faces) -> Path:
     """Wavefront OBJ: `v x y z` lines (6 decimals, i.e. micrometres) then 1-based `f a b c` triangles."""
     vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     text = ("v %.6f %.6f %.6f\n" * len(vertices)) % tuple(vertices.ravel())
-    text += ("f %d %d %d\n" * len(faces)) % tuple((faces + 1).ravel())
-    return write_bytes_atomic(path, text.encode("ascii"))
+    face_lines = _obj_face_lines(np.ascontiguousarray(faces, dtype=np.int64).reshape(-1, 3).tobytes())
+    return write_bytes_atomic(path, text.encode("ascii") + face_lines)
+
+
+@functools.lru_cache(maxsize=4)
+def _obj_face_lines(faces_int64: bytes) -> bytes:
+    """The OBJ face lines of (F, 3) int64 faces (as bytes): formatted once per face array, not once per mesh (every
+    person of a run shares the SMPL-X faces; formatting them was half of writing an OBJ)."""
+    faces = np.frombuffer(faces_int64, dtype=np.int64)
+    return (("f %d %d %d\n" * (len(faces) // 3)) % tuple((faces + 1).tolist())).encode("ascii")
 
 
 def save_ply(path, vertices, faces) -> Path:

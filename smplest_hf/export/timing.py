@@ -7,6 +7,7 @@
 ...     pass
 >>> sorted(timings)
 ['params']
+
 ```
 """
 
