@@ -229,8 +229,8 @@ def print_tables(args, rows, writers, load_before, load_after) -> None:
         print(f"| {row['source']} | {row['dtype']} | {','.join(row['kinds'])} | {people} | {row['forward']:.1f} | "
               + " | ".join(cells) + f" | {exports:.1f} | {exports / row['forward']:.2f} | "
               + f"{baseline[row['source']] / row['forward']:.2f}x |")  # fmt: skip
-    print("\nforward = the `model` stage (network + body model for images; network only for the smoothed video, whose "
-          "meshes are computed in `postprocess`); overlay = render + PNG / H.264 encoding.")
+    print("\nforward = the `model` stage (network + body model for images; network only for the video, whose meshes "
+          "come from the final, smoothed parameters in `postprocess`); overlay = render + PNG / H.264 encoding.")
     print("\n| writer (same run) | previous ms | now ms | speed-up | previous KB | now KB |\n|---|---|---|---|---|---|")
     for row in writers:
         print(f"| {row['writer']} | {row['previous']:.2f} | {row['now']:.2f} | {row['previous'] / row['now']:.2f}x | "
