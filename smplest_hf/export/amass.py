@@ -13,11 +13,10 @@ vertex touches z = 0: people stand on the floor, which with a level camera is th
 
 Why this is what the SMPL-X Blender add-on expects: its importer (`smplx_add_animation`, anim_format "AMASS";
 Perceiving Systems' smplx_blender_addon, `__init__.py`) sets the pelvis bone's location to `trans` and the joints'
-rotations to `poses` in SMPL-X's own axes, then, for AMASS files only, rotates the root bone by -90 degrees about x
-("AMASS target floor is XY ground plane ... Since SMPL-X Blender model is Z-up (and not Y-up) for rest/template
-pose, we need to adjust root node rotation"). That rotation undoes Blender's own Y-up-to-Z-up turn of the SMPL-X
-model, so the mesh lands in Blender at exactly the coordinates `smplx.SMPLX` gives for the file: Z-up, as AMASS
-itself is. People in our files thus stand upright on Blender's floor grid, facing the front view (-y) when they
+rotations to `poses` in SMPL-X's own axes, then, for AMASS files only, rotates the root bone by -90 degrees about x,
+because AMASS's floor is the XY plane while the add-on's rest SMPL-X model already stands Z-up. That rotation
+undoes Blender's own Y-up-to-Z-up turn of the SMPL-X model, so the mesh lands in Blender at exactly the
+coordinates `smplx.SMPLX` gives for the file: Z-up, as AMASS itself is. People in our files thus stand upright on Blender's floor grid, facing the front view (-y) when they
 faced the camera.
 
 Rotating the root: SMPL-X rotates the body about its rest pelvis J0 (which depends on betas and expression), then
