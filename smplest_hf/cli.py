@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--track-shape", choices=TRACK_SHAPES, default="mean", help="videos: mean (default): one body shape per tracked person, the mean of the model's per-frame betas over the whole track, in every output; per-frame: the model's betas of each frame (with --smooth, their running mean)")
     infer.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES, help=f"videos: refuse videos with more frames; 0 = no limit (default: {DEFAULT_MAX_FRAMES}, 10 min at 30 fps)")
     infer.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR as a whole (its old content is removed when the new results are in place; default: refuse it)")
-    infer.add_argument("--on-error", choices=ON_ERROR_CHOICES, default="stop", help="stop: the first unusable image (unreadable, no EXIF under --camera exif, missing from --boxes) ends the run, nothing written (default); skip: leave it out, list it with its reason under 'skipped' in results.json, exit status 3")
+    infer.add_argument("--on-error", choices=ON_ERROR_CHOICES, default="stop", help="images: stop: the first unusable image (unreadable, no EXIF under --camera exif, missing from --boxes) ends the run, nothing written (default); skip: leave it out, list it with its reason under 'skipped' in results.json, exit status 3. A video is one input: it is refused as a whole when it cannot be opened, and frames that do not decode (a truncated file) are counted in results.json's missing_frames, exit status 3, whatever this option says")
     infer.set_defaults(run=_infer)
 
     evaluation = commands.add_parser(
