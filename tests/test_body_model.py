@@ -523,3 +523,19 @@ def test_replaced_file_is_read_again(tmp_path, small_valid_arrays):
     np.savez_compressed(path, **moved)
     os.utime(path, ns=(1, 1))  # a different modification time even on coarse-clock file systems
     torch.testing.assert_close(SmplxBodyModel.from_directory(tmp_path).v_template, first + 1.0)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99])  # zip directory gone / one member cut short
+def test_a_truncated_model_file_is_named_and_its_file_closed(model_dir, tmp_path, keep):
+    import gc
+    import warnings
+
+    (tmp_path / "smplx").mkdir()
+    data = (model_dir / "smplx" / "SMPLX_NEUTRAL.npz").read_bytes()
+    (tmp_path / "smplx" / "SMPLX_NEUTRAL.npz").write_bytes(data[: int(len(data) * keep)])
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        with pytest.raises(BodyModelFileError, match="SMPLX_NEUTRAL.npz"):
+            SmplxBodyModel.from_directory(tmp_path)
+        gc.collect()  # an unclosed file warns when collected
+    assert [w for w in warned if issubclass(w.category, ResourceWarning)] == []

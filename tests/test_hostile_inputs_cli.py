@@ -369,8 +369,7 @@ def test_hostile_input(case, world, tmp_path, capfd):
         warnings.simplefilter("always")
         status = cli_main(arguments)
     captured = capfd.readouterr()
-    # Python's default filters hide these four from users (a ResourceWarning from numpy's np.load on a truncated
-    # .npz among them); every other warning would be printed.
+    # Python's default filters hide these four from users; every other warning would be printed.
     hidden = (ResourceWarning, DeprecationWarning, PendingDeprecationWarning, ImportWarning)
     assert [str(warning.message) for warning in warned if not issubclass(warning.category, hidden)] == []
     lines = captured.err.splitlines()

@@ -196,8 +196,36 @@ def _read_model_file_cached(path: str, mtime_ns: int, size: int) -> Dict[str, np
 
 def _read_model_file(path: Path) -> Dict[str, np.ndarray]:
     """Read and validate an ``SMPLX_*.npz`` without unpickling anything; returns read-only arrays."""
+    # The file is opened here, not by np.load: np.load leaks its own handle when the zip directory is damaged.
     try:
-        archive = np.load(path, allow_pickle=False)
+        handle = open(path, "rb")
+    except OSError as error:
+        raise BodyModelFileError(f"{str(path)!r} is not a readable .npz archive ({error}). {_HOW_TO_GET_THE_MODEL}") from error
+    with handle:
+        arrays = _read_model_arrays(path, handle)
+
+    _check_index_range(path, "f", arrays["f"], NUM_SMPLX_VERTICES, "vertex indices")
+    _check_index_range(path, "lmk_faces_idx", arrays["lmk_faces_idx"], NUM_SMPLX_FACES, "face indices")
+    _check_index_range(path, "dynamic_lmk_faces_idx", arrays["dynamic_lmk_faces_idx"], NUM_SMPLX_FACES, "face indices")
+    parents = arrays["kintree_table"][0, 1:].astype(np.int64)
+    if not (parents < np.arange(1, NUM_SMPLX_JOINTS)).all() or parents.min() < 0:
+        raise BodyModelFileError(f"{str(path)!r}: `kintree_table` is not a tree whose parents precede their children.")
+    num_components = arrays["shapedirs"].shape[2]
+    needed = NUM_BETAS + NUM_EXPRESSION_COEFFS
+    if num_components < needed:
+        raise BodyModelFileError(
+            f"{str(path)!r}: `shapedirs` has {num_components} components, expected at least {needed} "
+            f"({NUM_BETAS} shape + {NUM_EXPRESSION_COEFFS} expression)."
+        )
+    for array in arrays.values():
+        array.setflags(write=False)  # shared through the cache
+    return arrays
+
+
+def _read_model_arrays(path: Path, handle) -> Dict[str, np.ndarray]:
+    """The `_MODEL_ARRAYS` of the open `.npz` file `handle` (of `path`), each checked for shape and kind."""
+    try:
+        archive = np.load(handle, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise BodyModelFileError(f"{str(path)!r} is not a readable .npz archive ({error}). {_HOW_TO_GET_THE_MODEL}") from error
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -215,22 +243,6 @@ def _read_model_file(path: Path) -> Dict[str, np.ndarray]:
             except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
                 raise BodyModelFileError(f"{str(path)!r}: cannot read `{key}` as a numeric array ({error}).") from error
             _check_array(path, key, arrays[key], shape, kind)
-
-    _check_index_range(path, "f", arrays["f"], NUM_SMPLX_VERTICES, "vertex indices")
-    _check_index_range(path, "lmk_faces_idx", arrays["lmk_faces_idx"], NUM_SMPLX_FACES, "face indices")
-    _check_index_range(path, "dynamic_lmk_faces_idx", arrays["dynamic_lmk_faces_idx"], NUM_SMPLX_FACES, "face indices")
-    parents = arrays["kintree_table"][0, 1:].astype(np.int64)
-    if not (parents < np.arange(1, NUM_SMPLX_JOINTS)).all() or parents.min() < 0:
-        raise BodyModelFileError(f"{str(path)!r}: `kintree_table` is not a tree whose parents precede their children.")
-    num_components = arrays["shapedirs"].shape[2]
-    needed = NUM_BETAS + NUM_EXPRESSION_COEFFS
-    if num_components < needed:
-        raise BodyModelFileError(
-            f"{str(path)!r}: `shapedirs` has {num_components} components, expected at least {needed} "
-            f"({NUM_BETAS} shape + {NUM_EXPRESSION_COEFFS} expression)."
-        )
-    for array in arrays.values():
-        array.setflags(write=False)  # shared through the cache
     return arrays
 
 
