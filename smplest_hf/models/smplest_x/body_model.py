@@ -39,7 +39,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -121,21 +121,25 @@ def resolve_smplx_directory(directory: Optional[Union[str, os.PathLike]] = None)
         directory = os.environ.get(SMPLX_MODEL_DIR_ENV) or None
         if directory is None:
             raise BodyModelFileError(f"No SMPL-X body model directory given and {SMPLX_MODEL_DIR_ENV} is not set. {_HOW_TO_GET_THE_MODEL}")
+    return _model_folder(directory, "smplx", "SMPLX_NEUTRAL.npz", ("SMPLX_*.npz",), _HOW_TO_GET_THE_MODEL)
+
+
+def _model_folder(directory, folder: str, neutral_file: str, patterns: Tuple[str, ...], how_to_get: str) -> Path:
+    """``directory/folder`` (the official layout: ``smplx/`` or ``smpl/`` beside each other) or, forgivingly,
+    ``directory`` itself when it holds files matching `patterns` (the folder itself was given); otherwise
+    ``BodyModelFileError`` naming where it looked (``folder/neutral_file``) and `how_to_get` the files."""
     directory = Path(directory).expanduser()
     if not directory.is_dir():
         raise BodyModelFileError(
             f"Body model directory {str(directory)!r} does not exist or is not a directory; expected the folder "
-            f"that contains `smplx/SMPLX_NEUTRAL.npz`. {_HOW_TO_GET_THE_MODEL}"
+            f"that contains `{folder}/{neutral_file}`. {how_to_get}"
         )
-    official = directory / "smplx"
+    official = directory / folder
     if official.is_dir():
         return official
-    if any(directory.glob("SMPLX_*.npz")):  # forgiving: the `smplx/` folder itself was given
+    if any(any(directory.glob(pattern)) for pattern in patterns):
         return directory
-    raise BodyModelFileError(
-        f"No `smplx/` folder in {str(directory)!r} (looked for {str(official / 'SMPLX_NEUTRAL.npz')!r}). "
-        f"{_HOW_TO_GET_THE_MODEL}"
-    )
+    raise BodyModelFileError(f"No `{folder}/` folder in {str(directory)!r} (looked for {str(official / neutral_file)!r}). {how_to_get}")
 
 
 def _stat_key(path: Path):
@@ -634,20 +638,7 @@ def resolve_smpl_directory(directory: Union[str, os.PathLike]) -> Path:
     ``directory`` itself. Raises ``BodyModelFileError`` saying where it looked and how to get the files."""
     if directory is None:
         raise BodyModelFileError(f"No SMPL body model directory given. {_HOW_TO_GET_SMPL}")
-    directory = Path(directory).expanduser()
-    if not directory.is_dir():
-        raise BodyModelFileError(
-            f"Body model directory {str(directory)!r} does not exist or is not a directory; expected the folder that "
-            f"contains `smpl/SMPL_NEUTRAL.pkl`. {_HOW_TO_GET_SMPL}"
-        )
-    official = directory / "smpl"
-    if official.is_dir():
-        return official
-    if any(directory.glob("SMPL_*.pkl")) or any(directory.glob("SMPL_*.npz")):  # the `smpl/` folder itself
-        return directory
-    raise BodyModelFileError(
-        f"No `smpl/` folder in {str(directory)!r} (looked for {str(official / 'SMPL_NEUTRAL.pkl')!r}). {_HOW_TO_GET_SMPL}"
-    )
+    return _model_folder(directory, "smpl", "SMPL_NEUTRAL.pkl", ("SMPL_*.pkl", "SMPL_*.npz"), _HOW_TO_GET_SMPL)
 
 
 def smpl_model_file(smpl_directory: Union[str, os.PathLike], gender: str) -> Path:
