@@ -41,6 +41,12 @@ VIDEO_STAGES = ("decode", "detect", "crop", "model", "track", "smooth", "postpro
 TRACK_SHAPES = ("mean", "per-frame")
 
 
+def check_track_shape(track_shape: str) -> None:
+    """ValueError unless `track_shape` is one of `TRACK_SHAPES`."""
+    if track_shape not in TRACK_SHAPES:
+        raise ValueError(f"track_shape must be one of {', '.join(TRACK_SHAPES)}; got {track_shape!r}.")
+
+
 @dataclass
 class VideoFrameResult:
     """One frame of `process_video`.
@@ -109,8 +115,7 @@ def track_video(
     from .smoothing import GEOMETRY_FIELDS, SmoothingSettings, TrackSmoother
     from .tracking import PersonTracker
 
-    if track_shape not in TRACK_SHAPES:
-        raise ValueError(f"track_shape must be one of {', '.join(TRACK_SHAPES)}; got {track_shape!r}.")
+    check_track_shape(track_shape)
     if smoothing is True:
         smoothing = SmoothingSettings()
     if smoothing and track_shape == "mean":  # the filter would only blur the per-frame betas the mean is taken of
@@ -292,4 +297,4 @@ def _boxes_of_frame(boxes, index: int):
     return boxes[index]
 
 
-__all__ = ["TRACK_SHAPES", "VIDEO_STAGES", "TrackedVideo", "VideoFrameResult", "process_video", "track_video", "tracked_frames"]
+__all__ = ["TRACK_SHAPES", "VIDEO_STAGES", "TrackedVideo", "VideoFrameResult", "check_track_shape", "process_video", "track_video", "tracked_frames"]

@@ -157,14 +157,13 @@ def infer_video_file(
     """
     from tqdm.auto import tqdm
 
-    from .pipeline import TRACK_SHAPES, track_video, tracked_frames
+    from .pipeline import check_track_shape, track_video, tracked_frames
 
     kinds = parse_output_kinds(kinds, allowed=VIDEO_OUTPUT_KINDS)
     missing = kinds_needing_body_model(kinds)
     if missing and not pipeline.has_body_model:
         raise ValueError(f"Outputs {','.join(missing)} need meshes: give the pipeline an SMPL-X body model.")
-    if track_shape not in TRACK_SHAPES:
-        raise ValueError(f"track_shape must be one of {', '.join(TRACK_SHAPES)}; got {track_shape!r}.")
+    check_track_shape(track_shape)  # before any work, not after the model pass
     path = Path(path).expanduser()
     info = read_video_info(path, max_frames=max_frames)
     start = time.perf_counter()
