@@ -29,6 +29,8 @@ from smplest_hf.cli import main
 from smplest_hf.evaluation.run import EvaluationReport, evaluate
 from smplest_hf.evaluation.metrics import SMPLX_TARGET_METRICS, EvaluationMasks, MeshMetrics
 
+from dataset_rows import empty_value
+
 IMAGE_HEIGHT, IMAGE_WIDTH = 120, 160
 NUM_VERTICES = 10475
 SPLIT_FILE = "data/test-00000-of-00001.parquet"
@@ -45,21 +47,13 @@ def datasets_cache(tmp_path_factory, monkeypatch):
 
 
 # ================================================================================== synthetic benchmark
-def _default(feature):
-    if isinstance(feature, datasets.Array2D):
-        return np.zeros(feature.shape, np.float32)
-    if isinstance(feature, datasets.List):
-        return [] if feature.length == -1 else [0.0] * feature.length
-    return {"string": "", "bool": False}.get(feature.dtype, 0)
-
-
 def synthetic_rows(seed=0):
     """Six people: genders, flat-hand and mean-hand poses, a missing hand and face, neutral-fit betas, a |beta| > 3,
     and one row without SMPL-X ground truth (skipped). Images are noise; GT poses are small random rotations."""
     rng = np.random.default_rng(seed)
     rows = []
     for index in range(6):
-        row = {name: _default(feature) for name, feature in EHPS_FEATURES.items() if name != "image"}
+        row = {name: empty_value(feature) for name, feature in EHPS_FEATURES.items() if name != "image"}
         image = rng.integers(0, 256, (IMAGE_HEIGHT, IMAGE_WIDTH, 3), dtype=np.uint8)
         betas = rng.normal(size=10) * 0.8
         row.update(

@@ -19,6 +19,8 @@ from smplest_hf.evaluation.benchmarks import get_benchmark
 from smplest_hf.evaluation.run import evaluate
 from smplest_hf.models.smplest_x.body_model import BodyModelFileError
 
+from dataset_rows import empty_value
+
 DEMO_MODEL = Path(__file__).resolve().parents[1] / "smplest_hf" / "demo_model"
 IMAGE_HEIGHT, IMAGE_WIDTH = 200, 160
 SPLIT_FILE = "data/test-00000-of-00001.parquet"
@@ -41,21 +43,13 @@ def datasets_cache(tmp_path_factory, monkeypatch):
     return cache
 
 
-def _default(feature):
-    if isinstance(feature, datasets.Array2D):
-        return np.zeros(feature.shape, np.float32)
-    if isinstance(feature, datasets.List):
-        return [] if feature.length == -1 else [0.0] * feature.length
-    return {"string": "", "bool": False}.get(feature.dtype, 0)
-
-
 def pw3d_rows(seed=0):
     """Five people as a 3DPW converter writes them: SMPL parameters in the camera frame, male and female (and one
     neutral), one with a |beta| > 3 (3DPW keeps betas as annotated); SMPL-X columns unused (zeros)."""
     rng = np.random.default_rng(seed)
     rows = []
     for index in range(5):
-        row = {name: _default(feature) for name, feature in SMPL_FEATURES.items() if name != "image"}
+        row = {name: empty_value(feature) for name, feature in SMPL_FEATURES.items() if name != "image"}
         image = rng.integers(0, 256, (IMAGE_HEIGHT, IMAGE_WIDTH, 3), dtype=np.uint8)
         image[40:160, 60:100] = (200, 150, 120)  # a person-sized blob, so crops differ from noise
         betas = rng.normal(size=10) * 0.8
